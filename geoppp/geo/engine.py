@@ -1,0 +1,163 @@
+"""Scheduling tiles with dask: read and predict in batches, blend and write per block.
+
+The task graph has one task per batch of tiles (read the tiles, skip those that are all
+nodata, run the model once on the rest) and one task per output block (blend the batches
+that cover it, write it). dask frees a batch as soon as every block that needs it is
+written, so at any time only a few rows of batches are held, whatever the raster size.
+Batches are runs of consecutive tiles in row-major order, so dask's chunks are exactly the
+batches: there is no rechunking.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import dask
+import numpy as np
+from dask.callbacks import Callback
+from tqdm.auto import tqdm
+
+from geoppp.errors import TilingError
+from geoppp.geo.grid import Tile, TileLayout
+from geoppp.geo.mosaic import Block, Prediction, compose_block
+
+
+@dataclass(frozen=True, slots=True)
+class TileInputs:
+    """What a reader gives the model for one tile.
+
+    Attributes:
+        arrays: by name, ``(..., H, W)`` arrays padded to the layout's window size.
+        valid: ``(H, W)`` bool, the pixels that are not nodata.
+    """
+
+    arrays: dict[str, np.ndarray]
+    valid: np.ndarray
+
+
+class TileReader(Protocol):
+    """Reads the inputs of a batch of tiles (opening its files once per batch)."""
+
+    def __call__(self, tiles: Sequence[Tile]) -> list[TileInputs]: ...
+
+
+class BatchModel(Protocol):
+    """Maps stacked inputs (``(B, ..., H, W)`` per name) and ``valid`` ``(B, H, W)`` to
+    ``(B, C, H, W)`` float32 outputs (for a classifier, class probabilities)."""
+
+    def __call__(self, arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray: ...
+
+
+class BlockSink(Protocol):
+    def write_block(self, block: Block) -> None: ...
+
+
+@dataclass
+class RunStats:
+    """What a run did: tiles seen and skipped, blocks written."""
+
+    tiles: int = 0
+    tiles_skipped: int = 0
+    blocks_written: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, count in counts.items():
+                setattr(self, name, getattr(self, name) + count)
+
+
+def run_tiles(
+    layout: TileLayout,
+    reader: TileReader,
+    model: BatchModel,
+    sinks: Sequence[BlockSink],
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: bool = True,
+    description: str = "tiles",
+) -> RunStats:
+    """Run ``model`` over every tile of ``layout`` and write the blended blocks to ``sinks``.
+
+    Tiles whose pixels are all nodata are never given to the model; their blocks are not
+    written, so they stay nodata in the outputs.
+    """
+    if batch_size < 1:
+        raise TilingError(f"batch size must be at least 1, got {batch_size}")
+    if workers < 1:
+        raise TilingError(f"workers must be at least 1, got {workers}")
+    stats = RunStats()
+    tiles = list(layout)
+    batches = [tiles[start : start + batch_size] for start in range(0, len(tiles), batch_size)]
+    batch_of = {tile.index: number for number, batch in enumerate(batches) for tile in batch}
+
+    def predict(batch: list[Tile]) -> dict[tuple[int, int], Prediction | None]:
+        inputs = reader(batch)
+        kept = [i for i, tile_inputs in enumerate(inputs) if tile_inputs.valid.any()]
+        stats.add(tiles=len(batch), tiles_skipped=len(batch) - len(kept))
+        result: dict[tuple[int, int], Prediction | None] = {tile.index: None for tile in batch}
+        if not kept:
+            return result
+        names = inputs[kept[0]].arrays
+        stacked = {name: np.stack([inputs[i].arrays[name] for i in kept]) for name in names}
+        valid = np.stack([inputs[i].valid for i in kept])
+        outputs = model(stacked, valid)
+        for row, i in enumerate(kept):
+            height, width = batch[i].read.height, batch[i].read.width
+            result[batch[i].index] = Prediction(
+                np.ascontiguousarray(outputs[row, :, :height, :width], dtype=np.float32),
+                valid[row, :height, :width],
+            )
+        return result
+
+    def write(tile: Tile, *batch_results: dict[tuple[int, int], Prediction | None]) -> None:
+        predictions: dict[tuple[int, int], Prediction | None] = {}
+        for batch_result in batch_results:
+            predictions.update(batch_result)
+        block = compose_block(layout, tile, predictions)
+        if block is None:
+            return
+        for sink in sinks:
+            sink.write_block(block)
+        stats.add(blocks_written=1)
+
+    predicted = [
+        dask.delayed(predict, pure=False)(batch, dask_key_name=f"predict-{number}")
+        for number, batch in enumerate(batches)
+    ]
+    written = []
+    for tile in tiles:
+        needed = sorted({batch_of[n.index] for n in layout.neighbours(tile)})
+        name = f"block-{tile.index[0]}-{tile.index[1]}"
+        task = dask.delayed(write, pure=False)(
+            tile, *(predicted[n] for n in needed), dask_key_name=name
+        )
+        written.append(task)
+
+    with _Progress(len(tiles), description, enabled=progress):
+        dask.compute(*written, scheduler="threads", num_workers=workers)
+    return stats
+
+
+class _Progress(Callback):  # type: ignore[misc]
+    """A tqdm bar that advances as output blocks are written."""
+
+    def __init__(self, total: int, description: str, enabled: bool) -> None:
+        super().__init__()
+        self._bar: Any = None
+        self._make_bar: Callable[[], Any] = lambda: tqdm(
+            total=total, desc=description, unit="tile", disable=not enabled
+        )
+
+    def _start(self, dsk: object) -> None:
+        self._bar = self._make_bar()
+
+    def _posttask(self, key: object, result: object, dsk: object, state: object, id: object) -> None:
+        if isinstance(key, str) and key.startswith("block-"):
+            self._bar.update(1)
+
+    def _finish(self, dsk: object, state: object, errored: bool) -> None:
+        self._bar.close()

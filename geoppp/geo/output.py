@@ -1,0 +1,249 @@
+"""Writing georeferenced outputs: class maps and value rasters, block by block.
+
+Each output is written under a temporary name beside its final path and renamed only when
+complete, so an interrupted run never leaves a half-written file under the final name. An
+existing output is refused unless ``overwrite`` is set. Class maps carry a nodata value, an
+embedded colour table and class names, so that QGIS shows them with a legend; COG output
+uses nearest or mode overviews, which never invent class codes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from xml.sax.saxutils import escape
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+
+from geoppp.errors import OutputError
+from geoppp.geo.grid import Grid
+from geoppp.geo.mosaic import Block
+
+OverviewResampling = Literal["nearest", "mode"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputOptions:
+    """Where and how one raster is written."""
+
+    path: Path
+    overwrite: bool = False
+    cog: bool = False
+    overview_resampling: OverviewResampling = "nearest"
+    compress: str = "deflate"
+
+
+@dataclass(frozen=True, slots=True)
+class ClassInfo:
+    """One class of a class map: its pixel ``value``, ``name`` and ``colour`` (R, G, B)."""
+
+    value: int
+    name: str
+    colour: tuple[int, int, int]
+
+
+def check_writable(options: OutputOptions) -> None:
+    """Refuse an output whose folder is missing or that exists without ``overwrite``."""
+    folder = options.path.parent
+    if not folder.is_dir():
+        raise OutputError(
+            f"output folder {folder} does not exist (for output {options.path}); create it "
+            "or point the output elsewhere"
+        )
+    if options.path.exists() and not options.overwrite:
+        raise OutputError(
+            f"output {options.path} already exists; remove it or ask to overwrite "
+            "(`--overwrite`, or `overwrite: true` in the pipeline)"
+        )
+
+
+class RasterOutput:
+    """A raster written block by block (thread-safe) under a temporary name.
+
+    Use as a context manager: leaving it normally publishes the file under its final name;
+    leaving it through an exception deletes the temporary file and leaves nothing behind.
+    """
+
+    def __init__(
+        self,
+        options: OutputOptions,
+        grid: Grid,
+        count: int,
+        dtype: str,
+        nodata: float | None,
+        block_size: int,
+    ) -> None:
+        check_writable(options)
+        self.options = options
+        self.nodata = nodata
+        self._temporary = options.path.with_name(f".{options.path.name}.partial-{os.getpid()}")
+        self._lock = threading.Lock()
+        tiling: dict[str, Any] = {}
+        if grid.width >= 16 and grid.height >= 16:
+            block = max(16, min(512, block_size) // 16 * 16)
+            tiling = {"tiled": True, "blockxsize": block, "blockysize": block}
+        self._dataset = rasterio.open(
+            self._temporary,
+            "w",
+            driver="GTiff",
+            width=grid.width,
+            height=grid.height,
+            count=count,
+            dtype=dtype,
+            crs=grid.crs,
+            transform=grid.transform,
+            nodata=nodata,
+            compress=options.compress,
+            BIGTIFF="IF_SAFER",
+            **tiling,
+        )
+
+    @property
+    def dataset(self) -> Any:
+        return self._dataset
+
+    def write(self, array: np.ndarray, block: Block) -> None:
+        """Write ``array`` ``(bands, h, w)`` over ``block``'s core window."""
+        with self._lock:
+            self._dataset.write(array, window=block.tile.core.to_rasterio())
+
+    def __enter__(self) -> RasterOutput:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        self._dataset.close()
+        if exc_type is not None:
+            self._temporary.unlink(missing_ok=True)
+            return
+        try:
+            self._publish()
+        finally:
+            self._temporary.unlink(missing_ok=True)
+
+    def _publish(self) -> None:
+        final = self.options.path
+        if self.options.cog:
+            cog = final.with_name(f".{final.name}.cog-{os.getpid()}")
+            try:
+                rasterio.shutil.copy(
+                    self._temporary,
+                    cog,
+                    driver="COG",
+                    COMPRESS=self.options.compress.upper(),
+                    OVERVIEW_RESAMPLING=self.options.overview_resampling.upper(),
+                    BIGTIFF="IF_SAFER",
+                )
+                os.replace(cog, final)
+            finally:
+                cog.unlink(missing_ok=True)
+        else:
+            os.replace(self._temporary, final)
+
+
+
+class ClassMapOutput(RasterOutput):
+    """A uint8 class map: per-pixel argmax of blended class probabilities."""
+
+    def __init__(
+        self,
+        options: OutputOptions,
+        grid: Grid,
+        classes: list[ClassInfo],
+        nodata: int = 0,
+        block_size: int = 512,
+    ) -> None:
+        values = [info.value for info in classes]
+        if nodata in values:
+            raise OutputError(f"class map nodata value {nodata} is also a class value")
+        super().__init__(options, grid, 1, "uint8", nodata, block_size)
+        self.classes = classes
+        self._lookup = np.asarray(values, dtype=np.uint8)
+        self.counts = np.zeros(len(classes), dtype=np.int64)
+        colours = {info.value: (*info.colour, 255) for info in classes}
+        colours[nodata] = (0, 0, 0, 0)
+        self.dataset.write_colormap(1, colours)
+        self.dataset.set_band_description(1, "land cover class")
+        self.dataset.update_tags(
+            1, CLASS_NAMES=";".join(f"{info.value}={info.name}" for info in classes)
+        )
+
+    def write_block(self, block: Block) -> None:
+        index = np.argmax(block.values, axis=0)
+        classes = np.where(block.valid, self._lookup[index], np.uint8(self.nodata or 0))
+        counts = np.bincount(index[block.valid].ravel(), minlength=len(self.classes))
+        with self._lock:
+            self.counts += counts
+        self.write(classes[np.newaxis], block)
+
+    def _publish(self) -> None:
+        super()._publish()
+        # rasterio has no API for category names or attribute tables (rasterio issue 3185),
+        # and GDAL keeps them in the PAM sidecar, which is where QGIS reads them.
+        sidecar = self.options.path.with_name(self.options.path.name + ".aux.xml")
+        temporary = sidecar.with_name(f".{sidecar.name}.partial-{os.getpid()}")
+        temporary.write_text(category_sidecar(self.classes, int(self.nodata or 0)))
+        os.replace(temporary, sidecar)
+
+
+class ValueOutput(RasterOutput):
+    """A multi-band raster of blended values (e.g. class probabilities), cast to ``dtype``."""
+
+    def __init__(
+        self,
+        options: OutputOptions,
+        grid: Grid,
+        count: int,
+        dtype: str = "float32",
+        nodata: float | None = None,
+        block_size: int = 512,
+        band_names: Sequence[str] = (),
+    ) -> None:
+        if nodata is None and np.issubdtype(np.dtype(dtype), np.floating):
+            nodata = float("nan")
+        super().__init__(options, grid, count, dtype, nodata, block_size)
+        self._dtype = np.dtype(dtype)
+        for band, name in enumerate(band_names, start=1):
+            self.dataset.set_band_description(band, name)
+
+    def write_block(self, block: Block) -> None:
+        values = block.values
+        if np.issubdtype(self._dtype, np.integer):
+            info = np.iinfo(self._dtype)
+            values = np.clip(np.rint(values), info.min, info.max)
+        values = values.astype(self._dtype)
+        if self.nodata is not None:
+            values[:, ~block.valid] = self.nodata
+        self.write(values, block)
+
+
+def category_sidecar(classes: list[ClassInfo], nodata: int) -> str:
+    """A GDAL PAM document naming the classes (CategoryNames) with a thematic attribute table."""
+    by_value = {info.value: info for info in classes}
+    names = "".join(
+        f"<Category>{escape(by_value[v].name) if v in by_value else ''}</Category>"
+        for v in range(max(by_value) + 1)
+    )
+    fields = [("Value", 0, 5), ("Class", 2, 2), ("Red", 0, 6), ("Green", 0, 7), ("Blue", 0, 8)]
+    definitions = "".join(
+        f'<FieldDefn index="{i}"><Name>{name}</Name><Type>{kind}</Type><Usage>{usage}</Usage>'
+        "</FieldDefn>"
+        for i, (name, kind, usage) in enumerate(fields)
+    )
+    rows = "".join(
+        f'<Row index="{i}"><F>{info.value}</F><F>{escape(info.name)}</F>'
+        + "".join(f"<F>{channel}</F>" for channel in info.colour)
+        + "</Row>"
+        for i, info in enumerate(classes)
+    )
+    return (
+        '<PAMDataset><PAMRasterBand band="1">'
+        f"<NoDataValue>{nodata}</NoDataValue><CategoryNames>{names}</CategoryNames>"
+        f'<GDALRasterAttributeTable tableType="thematic">{definitions}{rows}'
+        "</GDALRasterAttributeTable></PAMRasterBand></PAMDataset>\n"
+    )

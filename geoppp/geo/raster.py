@@ -1,0 +1,192 @@
+"""Reading rasters: opening with clear errors, the imagery grid, and aligned window reads.
+
+Every read here is per window, so memory follows the tile size, never the raster size.
+Other rasters are warped onto the imagery grid with a ``WarpedVRT`` that is given the target
+CRS, transform, width and height explicitly (a bare ``WarpedVRT(src)`` lets the size drift).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+
+from geoppp.errors import BandError, MissingCRSError, NoOverlapError, RasterOpenError
+from geoppp.geo.grid import Grid, PixelWindow
+
+ResamplingName = Literal["nearest", "bilinear", "mode"]
+
+
+@contextmanager
+def open_raster(path: Path) -> Iterator[Any]:
+    """Open ``path`` for reading, turning GDAL's failures into a :class:`RasterOpenError`."""
+    if not path.exists():
+        raise RasterOpenError(f"raster not found: {path}")
+    try:
+        dataset = rasterio.open(path)
+    except RasterioIOError as error:
+        raise RasterOpenError(f"{path} is not a raster GDAL can read ({error})") from error
+    try:
+        yield dataset
+    finally:
+        dataset.close()
+
+
+def grid_of(path: Path) -> Grid:
+    """The pixel grid of the raster at ``path``; refuses a raster without a CRS."""
+    with open_raster(path) as dataset:
+        if dataset.crs is None:
+            raise MissingCRSError(
+                f"{path} has no coordinate reference system; assign one (for example with "
+                "`rio edit-info --crs EPSG:XXXX`) so that it can be placed on the ground"
+            )
+        return Grid(dataset.crs, dataset.transform, dataset.width, dataset.height)
+
+
+@dataclass(frozen=True, slots=True)
+class RasterInfo:
+    """What a check needs to know about a raster without reading its pixels."""
+
+    path: Path
+    count: int
+    dtype: str
+    nodata: float | None
+    has_crs: bool
+
+
+def describe(path: Path) -> RasterInfo:
+    with open_raster(path) as dataset:
+        return RasterInfo(
+            path, dataset.count, dataset.dtypes[0], dataset.nodata, dataset.crs is not None
+        )
+
+
+def require_bands(path: Path, bands: Sequence[int], role: str) -> None:
+    """Refuse ``bands`` (1-based) that ``path`` does not have."""
+    info = describe(path)
+    missing = [band for band in bands if not 1 <= band <= info.count]
+    if missing:
+        raise BandError(
+            f"{role} {path} has {info.count} band(s); the configuration asks for band(s) "
+            f"{list(bands)}, of which {missing} do not exist"
+        )
+
+
+def require_overlap(path: Path, grid: Grid, role: str) -> float:
+    """Refuse a raster that does not overlap ``grid``; return the covered fraction of it.
+
+    A raster whose stored CRS is wrong typically lands on another continent: it is reported
+    here rather than turned into an empty map.
+    """
+    with open_raster(path) as dataset:
+        if dataset.crs is None:
+            raise MissingCRSError(f"{role} {path} has no coordinate reference system")
+        left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
+    g_left, g_bottom, g_right, g_top = grid.bounds
+    width = min(right, g_right) - max(left, g_left)
+    height = min(top, g_top) - max(bottom, g_bottom)
+    if width <= 0 or height <= 0 or not np.isfinite(width * height):
+        raise NoOverlapError(
+            f"{role} {path} does not overlap the imagery: in {grid.crs.to_string()} it covers "
+            f"({left:.1f}, {bottom:.1f}, {right:.1f}, {top:.1f}) but the imagery covers "
+            f"({g_left:.1f}, {g_bottom:.1f}, {g_right:.1f}, {g_top:.1f}). Check the CRS stored "
+            "in the file (a wrong CRS moves a raster far away)."
+        )
+    return float(width * height / ((g_right - g_left) * (g_top - g_bottom)))
+
+
+def _pad(array: np.ndarray, shape: tuple[int, int], fill: float | bool) -> np.ndarray:
+    """Pad the last two axes of ``array`` at the bottom and right up to ``shape``."""
+    missing_rows, missing_cols = shape[0] - array.shape[-2], shape[1] - array.shape[-1]
+    if missing_rows == 0 and missing_cols == 0:
+        return array
+    pad = [(0, 0)] * (array.ndim - 2) + [(0, missing_rows), (0, missing_cols)]
+    return np.pad(array, pad, constant_values=fill)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowData:
+    """Pixels of one window: ``values`` ``(bands, H, W)`` and ``valid`` ``(H, W)`` bool."""
+
+    values: np.ndarray
+    valid: np.ndarray
+
+
+def read_window(
+    dataset: Any,
+    window: PixelWindow,
+    bands: Sequence[int],
+    pad_to: tuple[int, int],
+    nodata: float | None = None,
+) -> WindowData:
+    """Read ``bands`` of ``window`` from an open dataset on the imagery grid.
+
+    Validity comes from GDAL's per-dataset mask, which covers a nodata value, an internal
+    mask band and an alpha band alike; ``nodata`` adds a value the file does not declare.
+    Padding (when the raster is smaller than a tile) is invalid.
+    """
+    rio_window = window.to_rasterio()
+    values = dataset.read(list(bands), window=rio_window)
+    if _has_mask(dataset):
+        valid = dataset.dataset_mask(window=rio_window) > 0
+    else:
+        valid = np.ones(values.shape[1:], dtype=bool)
+    if nodata is not None:
+        valid &= ~np.all(values == nodata, axis=0)
+    return WindowData(_pad(values, pad_to, 0), _pad(valid, pad_to, False))
+
+
+def _has_mask(dataset: Any) -> bool:
+    flags = dataset.mask_flag_enums
+    alpha = ColorInterp.alpha in dataset.colorinterp
+    return alpha or any(MaskFlags.all_valid not in band_flags for band_flags in flags)
+
+
+@dataclass(frozen=True, slots=True)
+class AlignedSource:
+    """A raster read onto the imagery grid: which file, which bands, how to resample."""
+
+    path: Path
+    bands: tuple[int, ...]
+    resampling: ResamplingName
+
+
+def read_aligned(
+    dataset: Any,
+    grid: Grid,
+    window: PixelWindow,
+    source: AlignedSource,
+    pad_to: tuple[int, int],
+) -> WindowData:
+    """Read ``window`` of ``grid`` from an open ``dataset`` on any grid, resampled onto it.
+
+    Where ``dataset`` already shares the grid the pixels are read directly; otherwise a
+    ``WarpedVRT`` with the grid's CRS, transform, width and height does the reprojection.
+    Pixels outside the source's footprint, or nodata in it, are invalid.
+    """
+    if (
+        dataset.crs == grid.crs
+        and dataset.transform.almost_equals(grid.transform)
+        and (dataset.width, dataset.height) == (grid.width, grid.height)
+    ):
+        return read_window(dataset, window, source.bands, pad_to)
+    with WarpedVRT(
+        dataset,
+        crs=grid.crs,
+        transform=grid.transform,
+        width=grid.width,
+        height=grid.height,
+        resampling=Resampling[source.resampling],
+        # Without a nodata value the source's footprint would be lost; an alpha band keeps it.
+        add_alpha=dataset.nodata is None and not _has_mask(dataset),
+    ) as vrt:
+        return read_window(vrt, window, source.bands, pad_to)
