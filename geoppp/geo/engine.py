@@ -46,7 +46,8 @@ class TileReader(Protocol):
 
 class BatchModel(Protocol):
     """Maps stacked inputs (``(B, ..., H, W)`` per name) and ``valid`` ``(B, H, W)`` to
-    ``(B, C, H, W)`` float32 outputs (for a classifier, class probabilities)."""
+    ``(B, C, H, W)`` float32 outputs (for a classifier, class probabilities); NaN where the
+    model has no answer, which makes the pixel nodata."""
 
     def __call__(self, arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray: ...
 
@@ -105,11 +106,13 @@ def run_tiles(
         stacked = {name: np.stack([inputs[i].arrays[name] for i in kept]) for name in names}
         valid = np.stack([inputs[i].valid for i in kept])
         outputs = model(stacked, valid)
+        # A model answers NaN where it has nothing to say; those pixels become nodata.
+        answered = valid & np.isfinite(outputs).all(axis=1)
         for row, i in enumerate(kept):
             height, width = batch[i].read.height, batch[i].read.width
             result[batch[i].index] = Prediction(
                 np.ascontiguousarray(outputs[row, :, :height, :width], dtype=np.float32),
-                valid[row, :height, :width],
+                answered[row, :height, :width],
             )
         return result
 
@@ -142,7 +145,7 @@ def run_tiles(
     return stats
 
 
-class _Progress(Callback):  # type: ignore[misc]
+class _Progress(Callback):
     """A tqdm bar that advances as output blocks are written."""
 
     def __init__(self, total: int, description: str, enabled: bool) -> None:
@@ -155,7 +158,9 @@ class _Progress(Callback):  # type: ignore[misc]
     def _start(self, dsk: object) -> None:
         self._bar = self._make_bar()
 
-    def _posttask(self, key: object, result: object, dsk: object, state: object, id: object) -> None:
+    def _posttask(
+        self, key: object, result: object, dsk: object, state: object, id: object
+    ) -> None:
         if isinstance(key, str) and key.startswith("block-"):
             self._bar.update(1)
 

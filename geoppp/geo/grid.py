@@ -65,10 +65,12 @@ class Grid:
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
-        """(left, bottom, right, top) in CRS units."""
-        left, top = self.transform * (0, 0)
-        right, bottom = self.transform * (self.width, self.height)
-        return min(left, right), min(bottom, top), max(left, right), max(bottom, top)
+        """(left, bottom, right, top) in CRS units, over all four corners (any orientation)."""
+        corners = [
+            self.transform * (col, row) for col in (0, self.width) for row in (0, self.height)
+        ]
+        xs, ys = zip(*corners, strict=True)
+        return min(xs), min(ys), max(xs), max(ys)
 
     @property
     def full_window(self) -> PixelWindow:
@@ -137,7 +139,9 @@ class TileLayout:
             min(self.core, self.grid.height - core_row),
             min(self.core, self.grid.width - core_col),
         )
-        read_row, read_height = _pull_inside(core_row - self.halo, self.window_size, self.grid.height)
+        read_row, read_height = _pull_inside(
+            core_row - self.halo, self.window_size, self.grid.height
+        )
         read_col, read_width = _pull_inside(core_col - self.halo, self.window_size, self.grid.width)
         read = PixelWindow(read_row, read_col, read_height, read_width)
         return Tile((tile_row, tile_col), core, read, (self.window_size, self.window_size))

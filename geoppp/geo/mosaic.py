@@ -74,7 +74,10 @@ def compose_block(
         dst_rows, dst_cols = overlap.relative_to(core)
         weights = tile_weights(layout, neighbour)[src_rows, src_cols]
         weights = weights * prediction.valid[src_rows, src_cols]
-        total[:, dst_rows, dst_cols] += weights * prediction.values[:, src_rows, src_cols]
+        values = np.where(
+            prediction.valid[src_rows, src_cols], prediction.values[:, src_rows, src_cols], 0
+        )
+        total[:, dst_rows, dst_cols] += weights * values
         weight_sum[dst_rows, dst_cols] += weights
     # Weights already sum to one where every neighbour was predicted; dividing keeps the
     # blend exact next to a skipped or partly-nodata neighbour.

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -113,7 +113,7 @@ class RasterOutput:
         with self._lock:
             self._dataset.write(array, window=block.tile.core.to_rasterio())
 
-    def __enter__(self) -> RasterOutput:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
@@ -144,7 +144,6 @@ class RasterOutput:
                 cog.unlink(missing_ok=True)
         else:
             os.replace(self._temporary, final)
-
 
 
 class ClassMapOutput(RasterOutput):

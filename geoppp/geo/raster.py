@@ -7,6 +7,7 @@ CRS, transform, width and height explicitly (a bare ``WarpedVRT(src)`` lets the 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from typing import Any, Literal
 
 import numpy as np
 import rasterio
-from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.errors import NodataShadowWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
@@ -24,6 +25,11 @@ from geoppp.errors import BandError, MissingCRSError, NoOverlapError, RasterOpen
 from geoppp.geo.grid import Grid, PixelWindow
 
 ResamplingName = Literal["nearest", "bilinear", "mode"]
+
+# 4-band imagery often has its fourth band (NIR) flagged as alpha; where the file also has a
+# nodata value, GDAL's mask follows the nodata value, which is what we want, so rasterio's
+# warning about it is noise to a user.
+warnings.filterwarnings("ignore", category=NodataShadowWarning)
 
 
 @contextmanager
@@ -146,9 +152,8 @@ def read_window(
 
 
 def _has_mask(dataset: Any) -> bool:
-    flags = dataset.mask_flag_enums
-    alpha = ColorInterp.alpha in dataset.colorinterp
-    return alpha or any(MaskFlags.all_valid not in band_flags for band_flags in flags)
+    """Whether any band has a nodata value, a mask band or an alpha band."""
+    return any(MaskFlags.all_valid not in flags for flags in dataset.mask_flag_enums)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +195,23 @@ def read_aligned(
         add_alpha=dataset.nodata is None and not _has_mask(dataset),
     ) as vrt:
         return read_window(vrt, window, source.bands, pad_to)
+
+
+def read_valid(
+    dataset: Any,
+    window: PixelWindow,
+    bands: Sequence[int],
+    pad_to: tuple[int, int],
+    nodata: float | None = None,
+) -> np.ndarray:
+    """``pad_to``-shaped bool validity of ``window``, reading pixel values only if needed.
+
+    The same rule as :func:`read_window`: GDAL's dataset mask, plus ``nodata`` when given.
+    """
+    if nodata is None and not _has_mask(dataset):
+        valid = np.ones((window.height, window.width), dtype=bool)
+        return _pad(valid, pad_to, False)
+    if nodata is None:
+        valid = dataset.dataset_mask(window=window.to_rasterio()) > 0
+        return _pad(valid, pad_to, False)
+    return read_window(dataset, window, bands, pad_to, nodata).valid

@@ -1,0 +1,373 @@
+"""YAML configuration: a region (what is on the ground) and a pipeline (what to do with it).
+
+Both are pydantic v2 models that refuse unknown keys. Relative paths resolve against the
+folder of the YAML file that names them. Every error names the file, the field path, what
+was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from geoppp.errors import ConfigError
+
+
+def _resolve(path: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base")
+    return path if path.is_absolute() or base is None else (base / path).resolve()
+
+
+FilePath = Annotated[Path, AfterValidator(_resolve)]
+"""A path, relative to the folder of the YAML file it appears in."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- region
+
+
+class ImageryConfig(Strict):
+    """High-resolution imagery: one or more GeoTIFFs with the same bands."""
+
+    paths: list[FilePath] = Field(min_length=1, description="GeoTIFF files of the region.")
+    bands: list[Annotated[int, Field(ge=1)]] = Field(
+        min_length=1, description="1-based band numbers to use, in order."
+    )
+    band_names: list[str] | None = Field(
+        None, description="A name per band in `bands` (e.g. red, green, blue, nir)."
+    )
+    nodata: float | None = Field(
+        None,
+        description="Nodata value to use where the files declare none; the files' own "
+        "nodata value, mask band or alpha band is always honoured.",
+    )
+
+    @model_validator(mode="after")
+    def _names_match_bands(self) -> ImageryConfig:
+        if self.band_names is not None and len(self.band_names) != len(self.bands):
+            raise ValueError(
+                f"band_names has {len(self.band_names)} names for {len(self.bands)} bands"
+            )
+        return self
+
+
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class ClassConfig(Strict):
+    """One land-cover class."""
+
+    value: int = Field(ge=1, le=254, description="Pixel value of the class in output maps.")
+    name: str = Field(min_length=1)
+    colour: str = Field(description="Display colour, `#rrggbb`.")
+
+    @field_validator("colour")
+    @classmethod
+    def _hex(cls, colour: str) -> str:
+        if not HEX_COLOUR.match(colour):
+            raise ValueError(f"a colour is written #rrggbb, e.g. #1f78b4, not {colour!r}")
+        return colour.lower()
+
+    @property
+    def rgb(self) -> tuple[int, int, int]:
+        return int(self.colour[1:3], 16), int(self.colour[3:5], 16), int(self.colour[5:7], 16)
+
+
+class ClassSchemeConfig(Strict):
+    """The classes of the maps geoppp makes for a region."""
+
+    nodata: int = Field(0, ge=0, le=255, description="Value of nodata pixels in class maps.")
+    classes: list[ClassConfig] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ClassSchemeConfig:
+        values = [str(item.value) for item in self.classes]
+        names = [item.name for item in self.classes]
+        for label, items in (("value", values), ("name", names)):
+            repeated = sorted({x for x in items if items.count(x) > 1})
+            if repeated:
+                raise ValueError(f"class {label}s must be unique; repeated: {repeated}")
+        if str(self.nodata) in values:
+            raise ValueError(f"nodata {self.nodata} is also the value of a class")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        return [item.name for item in self.classes]
+
+
+ClassName = str
+
+
+class CodeRasterConfig(Strict):
+    """A raster of class codes (e.g. NLCD), turned into class probabilities by a table."""
+
+    kind: Literal["class_codes"]
+    path: FilePath
+    band: int = Field(1, ge=1)
+    table: dict[int, ClassName | dict[ClassName, float]] = Field(
+        description="Code → class name, or code → {class name: probability}. Codes not in "
+        "the table carry no weak label."
+    )
+
+
+class ProbabilityRasterConfig(Strict):
+    """A raster with one band of class probability per class, in the scheme's order."""
+
+    kind: Literal["probabilities"]
+    path: FilePath
+    bands: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None, description="Bands holding the classes' probabilities; default 1..C."
+    )
+
+
+class VectorConfig(Strict):
+    """A vector layer (GeoPackage, GeoJSON, Shapefile) whose features are one class."""
+
+    kind: Literal["vector"]
+    path: FilePath
+    class_name: ClassName = Field(alias="class", description="Class the features belong to.")
+    buffer: float = Field(0.0, ge=0, description="Buffer around features, in imagery CRS units.")
+
+
+WeakLabelConfig = Annotated[
+    CodeRasterConfig | ProbabilityRasterConfig | VectorConfig, Field(discriminator="kind")
+]
+
+
+class GroundTruthConfig(Strict):
+    """High-resolution labels, for a source region and for evaluation."""
+
+    path: FilePath
+    band: int = Field(1, ge=1)
+    table: dict[int, ClassName] | None = Field(
+        None, description="Code → class name, when the file's codes are not the class values."
+    )
+
+
+class RegionConfig(Strict):
+    """A region: imagery, weak-label sources, optional ground truth, class scheme."""
+
+    name: str = Field(min_length=1)
+    imagery: ImageryConfig
+    classes: ClassSchemeConfig
+    weak_labels: list[WeakLabelConfig] = Field(default_factory=list)
+    ground_truth: GroundTruthConfig | None = None
+
+    @model_validator(mode="after")
+    def _known_classes(self) -> RegionConfig:
+        known = set(self.classes.names)
+        for source in self.weak_labels:
+            named: set[str] = set()
+            if isinstance(source, CodeRasterConfig):
+                for entry in source.table.values():
+                    named |= {entry} if isinstance(entry, str) else set(entry)
+            elif isinstance(source, VectorConfig):
+                named = {source.class_name}
+            unknown = sorted(named - known)
+            if unknown:
+                raise ValueError(
+                    f"weak label source {source.path.name} names class(es) {unknown} that are "
+                    f"not in the class scheme {sorted(known)}"
+                )
+        return self
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+class OutputsConfig(Strict):
+    """Where a mapping step writes. `{imagery}` in a path is replaced by each imagery file's
+    name without extension (needed when a region has several imagery files)."""
+
+    class_map: FilePath = Field(description="Class map GeoTIFF (uint8, colour table).")
+    probabilities: FilePath | None = Field(None, description="Optional probability GeoTIFF.")
+    cog: bool = Field(False, description="Write Cloud Optimized GeoTIFFs with overviews.")
+    overview_resampling: Literal["nearest", "mode"] = "nearest"
+    overwrite: bool = Field(False, description="Replace outputs that already exist.")
+
+
+class WeakArgmaxStep(Strict):
+    """Per-pixel argmax of the region's weak-label class probabilities."""
+
+    kind: Literal["weak_argmax"]
+    name: str = Field(min_length=1)
+    tile_size: int = Field(1024, ge=16, description="Core size of a tile, in pixels.")
+    halo: int = Field(0, ge=0, description="Context pixels read around each core.")
+    outputs: OutputsConfig
+
+
+StepConfig = Annotated[WeakArgmaxStep, Field(discriminator="kind")]
+
+
+class ExecutionConfig(Strict):
+    """How tiles are scheduled."""
+
+    workers: int = Field(2, ge=1, description="dask threads.")
+    batch_size: int = Field(8, ge=1, description="Tiles per model call.")
+    gdal_cache_mb: int = Field(64, ge=8, description="GDAL block cache size, MiB.")
+    progress: bool = True
+
+
+class PipelineConfig(Strict):
+    """A pipeline: a region and named steps to run on it, in order."""
+
+    region: FilePath = Field(description="Region YAML file.")
+    execution: ExecutionConfig = ExecutionConfig()
+    steps: list[StepConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_steps(self) -> PipelineConfig:
+        names = [step.name for step in self.steps]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"step names must be unique; repeated: {repeated}")
+        return self
+
+
+# ---------------------------------------------------------------- loading
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping at the top of a YAML file, or a :class:`ConfigError` saying what is wrong."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path}:{where}: not valid YAML ({problem})") from error
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys at the top, found {type(document).__name__}"
+        )
+    return document
+
+
+def load(path: Path, model: type[Model]) -> Model:
+    """Validate the YAML file at ``path`` against ``model``, paths resolved beside it."""
+    path = Path(path)
+    document = read_yaml(path)
+    try:
+        return model.model_validate(document, context={"base": path.resolve().parent})
+    except ValidationError as error:
+        raise ConfigError(describe_errors(path, model, error)) from None
+
+
+def load_region(path: Path) -> RegionConfig:
+    return load(path, RegionConfig)
+
+
+def load_pipeline(path: Path) -> PipelineConfig:
+    return load(path, PipelineConfig)
+
+
+def kind_of(path: Path) -> type[RegionConfig] | type[PipelineConfig]:
+    """Whether a YAML file holds a pipeline (it has `steps`) or a region."""
+    return PipelineConfig if "steps" in read_yaml(path) else RegionConfig
+
+
+def describe_errors(path: Path, model: type[BaseModel], error: ValidationError) -> str:
+    """One line per problem: file, field path, what was expected, what was found."""
+    lines = [f"{path}: {error.error_count()} problem(s)"]
+    for problem in error.errors(include_url=False):
+        location = _field_path(problem["loc"])
+        found = _shorten(problem.get("input"))
+        if problem["type"] == "extra_forbidden":
+            key = str(problem["loc"][-1])
+            allowed = _allowed_keys(model, problem["loc"][:-1])
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            suggestion = f"; did you mean `{hint[0]}`?" if hint else ""
+            lines.append(
+                f"  {location}: unknown key; expected one of {sorted(allowed)}{suggestion}"
+            )
+        elif problem["type"] == "missing":
+            lines.append(f"  {location}: required field is missing")
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+            lines.append(f"  {location}: {message}; found {found}")
+    return "\n".join(lines)
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return f"`{text}`" if text else "(top level)"
+
+
+def _shorten(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _allowed_keys(model: type[BaseModel], location: tuple[int | str, ...]) -> list[str]:
+    """Field names (and aliases) of the model found at ``location`` inside ``model``."""
+    current: Any = model
+    for part in location:
+        current = _descend(current, part)
+        if current is None:
+            return []
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return []
+    return [field.alias or name for name, field in current.model_fields.items()]
+
+
+def _descend(annotation: Any, part: int | str) -> Any:
+    """The annotation reached from ``annotation`` by one step of an error location."""
+    candidates = _candidates(annotation)
+    if isinstance(part, int):
+        lists = [c for c in candidates if getattr(c, "__origin__", None) is list]
+        return lists[0].__args__[0] if lists else None
+    for candidate in candidates:
+        if _tag(candidate) == part:  # the member of a discriminated union
+            return candidate
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            fields = {f.alias or n: f for n, f in candidate.model_fields.items()}
+            if part in fields:
+                return fields[part].annotation
+        elif getattr(candidate, "__origin__", None) is dict:
+            return candidate.__args__[1]
+    return None
+
+
+def _candidates(annotation: Any) -> list[Any]:
+    """The alternatives of an annotation, through Annotated, Optional and unions."""
+    metadata = getattr(annotation, "__metadata__", None)
+    if metadata is not None:
+        return _candidates(annotation.__origin__)
+    args = getattr(annotation, "__args__", None)
+    if args and type(annotation).__name__ in {"UnionType", "_UnionGenericAlias"}:
+        return [c for arg in args for c in _candidates(arg)]
+    return [annotation]
+
+
+def _tag(candidate: Any) -> str | None:
+    if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+        kind = candidate.model_fields.get("kind")
+        args = getattr(kind.annotation, "__args__", None) if kind is not None else None
+        if args:
+            return str(args[0])
+    return None

@@ -1,0 +1,164 @@
+"""Weak labels: per-pixel class probabilities on the imagery grid, from coarse rasters and vectors.
+
+Raster sources (class-code rasters such as NLCD through a code → class table, or rasters of
+class probabilities) are read per window onto the imagery grid and averaged where they carry
+a label; vector sources (roads, buildings, water) are then burnt in as their class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geoppp.geo.grid import Grid, PixelWindow
+from geoppp.geo.raster import (
+    AlignedSource,
+    open_raster,
+    read_aligned,
+    require_bands,
+    require_overlap,
+)
+from geoppp.geo.vector import VectorLayer
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    """Class probabilities per integer code: ``lookup[code]`` is ``(C,)``, NaN if unknown."""
+
+    lookup: np.ndarray
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[int, Mapping[int, float]], n_classes: int) -> CodeTable:
+        """Build from ``{code: {class index: probability}}``; each row is normalised to sum 1.
+
+        The last row is all NaN and stands for every code beyond the table.
+        """
+        if any(code < 0 for code in mapping):
+            raise ValueError(f"class codes must be 0 or more, got {sorted(mapping)}")
+        lookup = np.full((max(mapping, default=0) + 2, n_classes), np.nan, dtype=np.float32)
+        for code, probabilities in mapping.items():
+            row = np.zeros(n_classes, dtype=np.float32)
+            for index, probability in probabilities.items():
+                row[index] = probability
+            if row.sum() <= 0:
+                raise ValueError(f"code {code} has no positive class probability")
+            lookup[code] = row / row.sum()
+        return cls(lookup)
+
+    def __call__(self, codes: np.ndarray) -> np.ndarray:
+        """``(H, W)`` integer codes → ``(C, H, W)`` float32 probabilities (NaN: unknown)."""
+        beyond = len(self.lookup) - 1
+        index = np.where((codes >= 0) & (codes < beyond), codes, beyond).astype(np.intp)
+        return np.moveaxis(self.lookup[index], -1, 0)
+
+
+@dataclass(frozen=True)
+class CodeRaster:
+    path: Path
+    band: int
+    table: CodeTable
+
+
+@dataclass(frozen=True)
+class ProbabilityRaster:
+    path: Path
+    bands: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class VectorBurn:
+    path: Path
+    class_index: int
+    buffer: float = 0.0
+
+
+RasterSource = CodeRaster | ProbabilityRaster
+
+
+@dataclass(frozen=True, slots=True)
+class WeakLabels:
+    """``probabilities`` ``(C, H, W)`` float32 (0 where unlabelled), ``labelled`` ``(H, W)``."""
+
+    probabilities: np.ndarray
+    labelled: np.ndarray
+
+
+WindowReader = Callable[[PixelWindow, tuple[int, int]], WeakLabels]
+
+
+class WeakLabelSources:
+    """The weak-label sources of a region, checked against the imagery grid."""
+
+    def __init__(
+        self,
+        grid: Grid,
+        n_classes: int,
+        rasters: Sequence[RasterSource],
+        vectors: Sequence[VectorBurn] = (),
+    ) -> None:
+        if not rasters and not vectors:
+            raise ValueError("a region needs at least one weak-label source")
+        for source in rasters:
+            bands = [source.band] if isinstance(source, CodeRaster) else list(source.bands)
+            require_bands(source.path, bands, "weak-label raster")
+            require_overlap(source.path, grid, "weak-label raster")
+            if isinstance(source, ProbabilityRaster) and len(source.bands) != n_classes:
+                raise ValueError(
+                    f"probability raster {source.path} gives {len(source.bands)} bands for "
+                    f"{n_classes} classes"
+                )
+        self.grid = grid
+        self.n_classes = n_classes
+        self.rasters = list(rasters)
+        self.vectors = [
+            (VectorLayer.open(vector.path, grid, vector.buffer), vector.class_index)
+            for vector in vectors
+        ]
+
+    @contextmanager
+    def opened(self) -> Iterator[WindowReader]:
+        """Open the raster sources once and yield a per-window reader (one thread at a time)."""
+        with ExitStack() as stack:
+            datasets = [stack.enter_context(open_raster(source.path)) for source in self.rasters]
+
+            def read(window: PixelWindow, pad_to: tuple[int, int]) -> WeakLabels:
+                total = np.zeros((self.n_classes, *pad_to), dtype=np.float32)
+                count = np.zeros(pad_to, dtype=np.float32)
+                for source, dataset in zip(self.rasters, datasets, strict=True):
+                    probabilities, labelled = self._read_raster(source, dataset, window, pad_to)
+                    total += np.where(labelled, probabilities, 0.0)
+                    count += labelled
+                np.divide(total, count, out=total, where=count > 0)
+                labelled = count > 0
+                for layer, class_index in self.vectors:
+                    burnt = layer.rasterize(window, pad_to)
+                    total[:, burnt] = 0.0
+                    total[class_index, burnt] = 1.0
+                    labelled |= burnt
+                return WeakLabels(total, labelled)
+
+            yield read
+
+    def _read_raster(
+        self, source: RasterSource, dataset: object, window: PixelWindow, pad_to: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(source, CodeRaster):
+            aligned = read_aligned(
+                dataset,
+                self.grid,
+                window,
+                AlignedSource(source.path, (source.band,), "nearest"),
+                pad_to,
+            )
+            probabilities = source.table(aligned.values[0])
+            labelled = aligned.valid & ~np.isnan(probabilities[0])
+            return probabilities, labelled
+        aligned = read_aligned(
+            dataset, self.grid, window, AlignedSource(source.path, source.bands, "bilinear"), pad_to
+        )
+        probabilities = aligned.values.astype(np.float32)
+        return probabilities, aligned.valid & (probabilities.sum(axis=0) > 0)

@@ -1,0 +1,248 @@
+"""The step runner: turns validated YAML into runs of the library, step by step.
+
+Everything a run can refuse (missing or unreadable inputs, rasters that do not overlap,
+missing bands, outputs that exist or cannot be written) is checked for every step before
+the first pixel is computed, so a bad configuration fails fast and leaves no output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import rasterio
+
+from geoppp.config import (
+    ClassSchemeConfig,
+    CodeRasterConfig,
+    ExecutionConfig,
+    OutputsConfig,
+    PipelineConfig,
+    ProbabilityRasterConfig,
+    RegionConfig,
+    VectorConfig,
+    WeakArgmaxStep,
+    kind_of,
+    load_pipeline,
+    load_region,
+)
+from geoppp.errors import ConfigError, GeopppError
+from geoppp.geo.grid import Grid
+from geoppp.geo.output import ClassInfo, OutputOptions, check_writable
+from geoppp.geo.raster import grid_of, require_bands
+from geoppp.landcover.mapping import (
+    Imagery,
+    MapResult,
+    Scheduling,
+    map_imagery,
+    weak_argmax_model,
+)
+from geoppp.landcover.weak_labels import (
+    CodeRaster,
+    CodeTable,
+    ProbabilityRaster,
+    RasterSource,
+    VectorBurn,
+    WeakLabelSources,
+)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line settings that take precedence over the pipeline YAML."""
+
+    overwrite: bool = False
+    workers: int | None = None
+    batch_size: int | None = None
+    progress: bool | None = None
+
+    def apply(self, execution: ExecutionConfig) -> ExecutionConfig:
+        changes = {
+            "workers": self.workers,
+            "batch_size": self.batch_size,
+            "progress": self.progress,
+        }
+        return execution.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass
+class StepReport:
+    name: str
+    kind: str
+    results: list[MapResult] = field(default_factory=list)
+
+
+def classes_of(scheme: ClassSchemeConfig) -> list[ClassInfo]:
+    return [ClassInfo(item.value, item.name, item.rgb) for item in scheme.classes]
+
+
+def weak_label_sources(region: RegionConfig, grid: Grid) -> WeakLabelSources:
+    """The region's weak-label sources on ``grid`` (checks bands and overlap)."""
+    index = {name: i for i, name in enumerate(region.classes.names)}
+    rasters: list[RasterSource] = []
+    vectors: list[VectorBurn] = []
+    for source in region.weak_labels:
+        if isinstance(source, CodeRasterConfig):
+            mapping = {
+                code: {index[entry]: 1.0}
+                if isinstance(entry, str)
+                else {index[name]: p for name, p in entry.items()}
+                for code, entry in source.table.items()
+            }
+            table = CodeTable.from_mapping(mapping, len(index))
+            rasters.append(CodeRaster(source.path, source.band, table))
+        elif isinstance(source, ProbabilityRasterConfig):
+            bands = tuple(source.bands or range(1, len(index) + 1))
+            rasters.append(ProbabilityRaster(source.path, bands))
+        elif isinstance(source, VectorConfig):
+            vectors.append(VectorBurn(source.path, index[source.class_name], source.buffer))
+    try:
+        return WeakLabelSources(grid, len(index), rasters, vectors)
+    except ValueError as error:
+        if isinstance(error, GeopppError):
+            raise
+        raise ConfigError(f"region {region.name}: {error}") from error
+
+
+def output_options(
+    outputs: OutputsConfig, imagery: Path, several: bool, overwrite: bool
+) -> tuple[OutputOptions, OutputOptions | None]:
+    """The class-map and probability outputs for one imagery file."""
+
+    def options(path: Path) -> OutputOptions:
+        if several and "{imagery}" not in path.name:
+            raise ConfigError(
+                f"output {path} would be written once per imagery file; put `{{imagery}}` in "
+                "its name (it is replaced by each imagery file's name)"
+            )
+        return OutputOptions(
+            Path(str(path).replace("{imagery}", imagery.stem)),
+            overwrite=outputs.overwrite or overwrite,
+            cog=outputs.cog,
+            overview_resampling=outputs.overview_resampling,
+        )
+
+    probabilities = options(outputs.probabilities) if outputs.probabilities else None
+    return options(outputs.class_map), probabilities
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """One step on one imagery file, checked and ready to run."""
+
+    step: WeakArgmaxStep
+    imagery: Imagery
+    grid: Grid
+    class_map: OutputOptions
+    probabilities: OutputOptions | None
+
+
+def prepare(
+    pipeline: PipelineConfig, region: RegionConfig, overrides: Overrides
+) -> list[PreparedRun]:
+    """Check every input and output of every step; raise the first problem found."""
+    runs = []
+    several = len(region.imagery.paths) > 1
+    for step in pipeline.steps:
+        for path in region.imagery.paths:
+            grid = grid_of(path)
+            require_bands(path, region.imagery.bands, "imagery")
+            class_map, probabilities = output_options(
+                step.outputs, path, several, overrides.overwrite
+            )
+            for options in filter(None, (class_map, probabilities)):
+                check_writable(options)
+            imagery = Imagery(path, tuple(region.imagery.bands), region.imagery.nodata)
+            runs.append(PreparedRun(step, imagery, grid, class_map, probabilities))
+    paths = [str(p) for run in runs for p in (run.class_map.path, run.probabilities) if p]
+    repeated = sorted({p for p in paths if paths.count(p) > 1})
+    if repeated:
+        raise ConfigError(f"{pipeline_name(pipeline)}: several steps write {repeated}")
+    return runs
+
+
+def pipeline_name(pipeline: PipelineConfig) -> str:
+    return ", ".join(step.name for step in pipeline.steps)
+
+
+def run_pipeline(
+    path: Path, overrides: Overrides = Overrides(), log: Callable[[str], None] = print
+) -> list[StepReport]:
+    """Run every step of the pipeline YAML at ``path``, in order."""
+    pipeline = load_pipeline(path)
+    region = load_region(pipeline.region)
+    execution = overrides.apply(pipeline.execution)
+    runs = prepare(pipeline, region, overrides)
+    sources = {
+        run.imagery.path: weak_label_sources(region, run.grid) for run in runs
+    }  # checked for every file before any is mapped
+    reports = {step.name: StepReport(step.name, step.kind) for step in pipeline.steps}
+    with rasterio.Env(GDAL_CACHEMAX=execution.gdal_cache_mb):
+        for run in runs:
+            log(f"step {run.step.name}: {run.imagery.path.name} → {run.class_map.path}")
+            result = map_imagery(
+                run.imagery,
+                run.grid,
+                sources[run.imagery.path],
+                weak_argmax_model,
+                classes_of(region.classes),
+                run.class_map,
+                run.probabilities,
+                Scheduling(
+                    run.step.tile_size,
+                    run.step.halo,
+                    execution.batch_size,
+                    execution.workers,
+                    execution.progress,
+                ),
+                nodata=region.classes.nodata,
+            )
+            reports[run.step.name].results.append(result)
+            log(format_result(result))
+    return list(reports.values())
+
+
+def format_result(result: MapResult) -> str:
+    """A short report: speed, tiles, and the area of each class."""
+    stats = result.stats
+    lines = [
+        f"  wrote {result.class_map}"
+        + (f" and {result.probabilities}" if result.probabilities else ""),
+        f"  {result.megapixels:.1f} Mpx in {result.seconds:.1f} s "
+        f"({result.megapixels / max(result.seconds, 1e-9):.1f} Mpx/s); {stats.tiles} tiles, "
+        f"{stats.tiles_skipped} skipped as nodata",
+    ]
+    total = sum(result.class_pixels.values()) or 1
+    for name, pixels in result.class_pixels.items():
+        hectares = pixels * result.pixel_area / 1e4
+        lines.append(f"    {name:<24} {100 * pixels / total:5.1f} %  {hectares:10.2f} ha")
+    return "\n".join(lines)
+
+
+def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:
+    """Validate a region or pipeline YAML and the inputs it names, without running it.
+
+    Returns:
+        Human-readable lines describing what was checked; problems raise.
+    """
+    if kind_of(path) is PipelineConfig:
+        pipeline = load_pipeline(path)
+        region = load_region(pipeline.region)
+        runs = prepare(pipeline, region, overrides)
+        for run in runs:
+            weak_label_sources(region, run.grid)
+        return [
+            f"{path}: pipeline with {len(pipeline.steps)} step(s) "
+            f"({pipeline_name(pipeline)}) on region {region.name!r}: inputs and outputs OK"
+        ]
+    region = load_region(path)
+    for image in region.imagery.paths:
+        grid = grid_of(image)
+        require_bands(image, region.imagery.bands, "imagery")
+        weak_label_sources(region, grid)
+    return [
+        f"{path}: region {region.name!r}, {len(region.imagery.paths)} imagery file(s), "
+        f"{len(region.weak_labels)} weak-label source(s), {len(region.classes.classes)} "
+        "classes: inputs OK"
+    ]
