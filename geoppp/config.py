@@ -199,6 +199,9 @@ class OutputsConfig(Strict):
 
     class_map: FilePath = Field(description="Class map GeoTIFF (uint8, colour table).")
     probabilities: FilePath | None = Field(None, description="Optional probability GeoTIFF.")
+    quicklook: FilePath | None = Field(
+        None, description="Optional PNG: imagery, class map and ground truth side by side."
+    )
     cog: bool = Field(False, description="Write Cloud Optimized GeoTIFFs with overviews.")
     overview_resampling: Literal["nearest", "mode"] = "nearest"
     overwrite: bool = Field(False, description="Replace outputs that already exist.")
@@ -292,7 +295,7 @@ def describe_errors(path: Path, model: type[BaseModel], error: ValidationError) 
     """One line per problem: file, field path, what was expected, what was found."""
     lines = [f"{path}: {error.error_count()} problem(s)"]
     for problem in error.errors(include_url=False):
-        location = _field_path(problem["loc"])
+        location = _field_path(model, problem["loc"])
         found = _shorten(problem.get("input"))
         if problem["type"] == "extra_forbidden":
             key = str(problem["loc"][-1])
@@ -310,9 +313,21 @@ def describe_errors(path: Path, model: type[BaseModel], error: ValidationError) 
     return "\n".join(lines)
 
 
-def _field_path(location: tuple[int | str, ...]) -> str:
+def _field_path(model: type[BaseModel], location: tuple[int | str, ...]) -> str:
+    """The location as a user writes it, e.g. `steps[0].tile_size`.
+
+    pydantic puts the tag of a discriminated union (e.g. `weak_argmax`) in the location of
+    its members' errors; it is not a key of the YAML file, so it is left out.
+    """
     text = ""
+    current: Any = model
     for part in location:
+        is_tag = not isinstance(current, type) and any(
+            _tag(candidate) == part for candidate in _candidates(current)
+        )
+        current = _descend(current, part) if current is not None else None
+        if is_tag:
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return f"`{text}`" if text else "(top level)"
 

@@ -30,6 +30,7 @@ from geoppp.config import (
 from geoppp.errors import ConfigError, GeopppError
 from geoppp.geo.grid import Grid
 from geoppp.geo.output import ClassInfo, OutputOptions, check_writable
+from geoppp.geo.quicklook import codes_preview, imagery_preview, write_panels
 from geoppp.geo.raster import grid_of, require_bands
 from geoppp.landcover.mapping import (
     Imagery,
@@ -105,12 +106,26 @@ def weak_label_sources(region: RegionConfig, grid: Grid) -> WeakLabelSources:
         raise ConfigError(f"region {region.name}: {error}") from error
 
 
-def output_options(
-    outputs: OutputsConfig, imagery: Path, several: bool, overwrite: bool
-) -> tuple[OutputOptions, OutputOptions | None]:
-    """The class-map and probability outputs for one imagery file."""
+@dataclass(frozen=True)
+class StepOutputs:
+    """Where one step writes for one imagery file."""
 
-    def options(path: Path) -> OutputOptions:
+    class_map: OutputOptions
+    probabilities: OutputOptions | None
+    quicklook: OutputOptions | None
+
+    def all(self) -> list[OutputOptions]:
+        return [o for o in (self.class_map, self.probabilities, self.quicklook) if o is not None]
+
+
+def step_outputs(
+    outputs: OutputsConfig, imagery: Path, several: bool, overwrite: bool
+) -> StepOutputs:
+    """The outputs of a step for one imagery file, `{imagery}` replaced by its name."""
+
+    def options(path: Path | None) -> OutputOptions | None:
+        if path is None:
+            return None
         if several and "{imagery}" not in path.name:
             raise ConfigError(
                 f"output {path} would be written once per imagery file; put `{{imagery}}` in "
@@ -123,8 +138,9 @@ def output_options(
             overview_resampling=outputs.overview_resampling,
         )
 
-    probabilities = options(outputs.probabilities) if outputs.probabilities else None
-    return options(outputs.class_map), probabilities
+    class_map = options(outputs.class_map)
+    assert class_map is not None  # a required field
+    return StepOutputs(class_map, options(outputs.probabilities), options(outputs.quicklook))
 
 
 @dataclass(frozen=True)
@@ -134,8 +150,7 @@ class PreparedRun:
     step: WeakArgmaxStep
     imagery: Imagery
     grid: Grid
-    class_map: OutputOptions
-    probabilities: OutputOptions | None
+    outputs: StepOutputs
 
 
 def prepare(
@@ -148,17 +163,15 @@ def prepare(
         for path in region.imagery.paths:
             grid = grid_of(path)
             require_bands(path, region.imagery.bands, "imagery")
-            class_map, probabilities = output_options(
-                step.outputs, path, several, overrides.overwrite
-            )
-            for options in filter(None, (class_map, probabilities)):
+            outputs = step_outputs(step.outputs, path, several, overrides.overwrite)
+            for options in outputs.all():
                 check_writable(options)
             imagery = Imagery(path, tuple(region.imagery.bands), region.imagery.nodata)
-            runs.append(PreparedRun(step, imagery, grid, class_map, probabilities))
-    paths = [str(p) for run in runs for p in (run.class_map.path, run.probabilities) if p]
+            runs.append(PreparedRun(step, imagery, grid, outputs))
+    paths = [str(options.path) for run in runs for options in run.outputs.all()]
     repeated = sorted({p for p in paths if paths.count(p) > 1})
     if repeated:
-        raise ConfigError(f"{pipeline_name(pipeline)}: several steps write {repeated}")
+        raise ConfigError(f"steps {pipeline_name(pipeline)} write {repeated} more than once")
     return runs
 
 
@@ -173,22 +186,23 @@ def run_pipeline(
     pipeline = load_pipeline(path)
     region = load_region(pipeline.region)
     execution = overrides.apply(pipeline.execution)
-    runs = prepare(pipeline, region, overrides)
-    sources = {
-        run.imagery.path: weak_label_sources(region, run.grid) for run in runs
-    }  # checked for every file before any is mapped
     reports = {step.name: StepReport(step.name, step.kind) for step in pipeline.steps}
-    with rasterio.Env(GDAL_CACHEMAX=execution.gdal_cache_mb):
+    # GDAL sizes its block cache once, at the first read, and rasterio takes bytes here.
+    with rasterio.Env(GDAL_CACHEMAX=execution.gdal_cache_mb * 2**20):
+        runs = prepare(pipeline, region, overrides)
+        sources = {
+            run.imagery.path: weak_label_sources(region, run.grid) for run in runs
+        }  # checked for every file before any is mapped
         for run in runs:
-            log(f"step {run.step.name}: {run.imagery.path.name} → {run.class_map.path}")
+            log(f"step {run.step.name}: {run.imagery.path.name} → {run.outputs.class_map.path}")
             result = map_imagery(
                 run.imagery,
                 run.grid,
                 sources[run.imagery.path],
                 weak_argmax_model,
                 classes_of(region.classes),
-                run.class_map,
-                run.probabilities,
+                run.outputs.class_map,
+                run.outputs.probabilities,
                 Scheduling(
                     run.step.tile_size,
                     run.step.halo,
@@ -200,7 +214,29 @@ def run_pipeline(
             )
             reports[run.step.name].results.append(result)
             log(format_result(result))
+            if run.outputs.quicklook is not None:
+                write_quicklook(run.outputs.quicklook.path, region, run.imagery.path, result)
+                log(f"  quicklook {run.outputs.quicklook.path}")
     return list(reports.values())
+
+
+def write_quicklook(png: Path, region: RegionConfig, imagery: Path, result: MapResult) -> None:
+    """Imagery, class map and (where the region has it) ground truth, side by side."""
+    names = region.imagery.band_names or []
+    bands = region.imagery.bands
+    rgb = [bands[names.index(n)] for n in ("red", "green", "blue") if n in names]
+    panels = [
+        imagery_preview(imagery, rgb if len(rgb) == 3 else bands[:3]),
+        codes_preview(result.class_map),
+    ]
+    truth = region.ground_truth
+    if truth is not None and len(region.imagery.paths) == 1:
+        colours = {item.value: item.rgb for item in region.classes.classes}
+        by_name = {item.name: item.rgb for item in region.classes.classes}
+        if truth.table is not None:
+            colours = {code: by_name[name] for code, name in truth.table.items()}
+        panels.append(codes_preview(truth.path, truth.band, colours))
+    write_panels(png, panels)
 
 
 def format_result(result: MapResult) -> str:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from geoppp.errors import TilingError
 from geoppp.geo.grid import Tile, TileLayout
-from geoppp.geo.mosaic import Block, Prediction, compose_block
+from geoppp.geo.mosaic import Block, Prediction, compose_block, weigh
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ def run_tiles(
     batches = [tiles[start : start + batch_size] for start in range(0, len(tiles), batch_size)]
     batch_of = {tile.index: number for number, batch in enumerate(batches) for tile in batch}
 
-    def predict(batch: list[Tile]) -> dict[tuple[int, int], Prediction | None]:
+    def predict(batch: list[Tile], *gate: None) -> dict[tuple[int, int], Prediction | None]:
         inputs = reader(batch)
         kept = [i for i, tile_inputs in enumerate(inputs) if tile_inputs.valid.any()]
         stats.add(tiles=len(batch), tiles_skipped=len(batch) - len(kept))
@@ -105,15 +105,16 @@ def run_tiles(
         names = inputs[kept[0]].arrays
         stacked = {name: np.stack([inputs[i].arrays[name] for i in kept]) for name in names}
         valid = np.stack([inputs[i].valid for i in kept])
+        del inputs  # the stacked copies are all that is needed from here on
         outputs = model(stacked, valid)
+        del stacked
         # A model answers NaN where it has nothing to say; those pixels become nodata.
         answered = valid & np.isfinite(outputs).all(axis=1)
         for row, i in enumerate(kept):
-            height, width = batch[i].read.height, batch[i].read.width
-            result[batch[i].index] = Prediction(
-                np.ascontiguousarray(outputs[row, :, :height, :width], dtype=np.float32),
-                answered[row, :height, :width],
-            )
+            tile = batch[i]
+            height, width = tile.read.height, tile.read.width
+            values = np.asarray(outputs[row, :, :height, :width], dtype=np.float32)
+            result[tile.index] = weigh(layout, tile, values, answered[row, :height, :width])
         return result
 
     def write(tile: Tile, *batch_results: dict[tuple[int, int], Prediction | None]) -> None:
@@ -127,22 +128,52 @@ def run_tiles(
             sink.write_block(block)
         stats.add(blocks_written=1)
 
-    predicted = [
-        dask.delayed(predict, pure=False)(batch, dask_key_name=f"predict-{number}")
-        for number, batch in enumerate(batches)
-    ]
-    written = []
-    for tile in tiles:
-        needed = sorted({batch_of[n.index] for n in layout.neighbours(tile)})
-        name = f"block-{tile.index[0]}-{tile.index[1]}"
-        task = dask.delayed(write, pure=False)(
-            tile, *(predicted[n] for n in needed), dask_key_name=name
+    needs = {
+        tile.index: sorted({batch_of[n.index] for n in layout.neighbours(tile)}) for tile in tiles
+    }
+    # Batch k may start only once the blocks of batch k - reach - workers are written, so
+    # that at most reach + workers + 1 batches are held at once: dask would otherwise run
+    # every independent read-and-predict task first and hold the whole raster's predictions.
+    reach = max(max(needed) - batch_of[index] for index, needed in needs.items())
+    lead = reach + workers
+    predicted: list[Any] = []
+    gates: list[Any] = []
+    for number, batch in enumerate(batches):
+        gate = [gates[number - lead - 1]] if number > lead else []
+        predicted.append(
+            dask.delayed(predict, pure=False)(batch, *gate, dask_key_name=f"predict-{number}")
         )
-        written.append(task)
+        if number >= reach:
+            gates.append(_gate(number - reach, batches, needs, predicted, write))
+    for number in range(len(gates), len(batches)):
+        gates.append(_gate(number, batches, needs, predicted, write))
 
     with _Progress(len(tiles), description, enabled=progress):
-        dask.compute(*written, scheduler="threads", num_workers=workers)
+        dask.compute(*gates, scheduler="threads", num_workers=workers)
     return stats
+
+
+def _gate(
+    number: int,
+    batches: list[list[Tile]],
+    needs: dict[tuple[int, int], list[int]],
+    predicted: list[Any],
+    write: Callable[..., None],
+) -> Any:
+    """A task that is done when every block of batch ``number`` is written."""
+    blocks = [
+        dask.delayed(write, pure=False)(
+            tile,
+            *(predicted[n] for n in needs[tile.index]),
+            dask_key_name=f"block-{tile.index[0]}-{tile.index[1]}",
+        )
+        for tile in batches[number]
+    ]
+    return dask.delayed(_done, pure=False)(*blocks, dask_key_name=f"gate-{number}")
+
+
+def _done(*written: None) -> None:
+    return None
 
 
 class _Progress(Callback):

@@ -67,7 +67,7 @@ class Grid:
     def bounds(self) -> tuple[float, float, float, float]:
         """(left, bottom, right, top) in CRS units, over all four corners (any orientation)."""
         corners = [
-            self.transform * (col, row) for col in (0, self.width) for row in (0, self.height)
+            self.transform @ (col, row) for col in (0, self.width) for row in (0, self.height)
         ]
         xs, ys = zip(*corners, strict=True)
         return min(xs), min(ys), max(xs), max(ys)
@@ -78,7 +78,7 @@ class Grid:
 
     def window_transform(self, window: PixelWindow) -> Affine:
         """The affine transform of the pixel lattice that starts at ``window``'s corner."""
-        return self.transform * Affine.translation(window.col, window.row)
+        return self.transform @ Affine.translation(window.col, window.row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +154,14 @@ class TileLayout:
                 yield self.tile(tile_row, tile_col)
 
     def neighbours(self, tile: Tile) -> list[Tile]:
-        """The tile itself and the tiles whose read windows can reach into its core."""
+        """The tiles that contribute to ``tile``'s core when blending, itself included.
+
+        A tile contributes within ``halo`` pixels of its core (see :mod:`geoppp.geo.blend`),
+        and ``halo <= core / 2``, so these are the 3 × 3 tiles around it, or only the tile
+        itself when there is no halo.
+        """
+        if self.halo == 0:
+            return [tile]
         rows, cols = self.shape
         tile_row, tile_col = tile.index
         return [

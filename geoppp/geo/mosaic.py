@@ -19,15 +19,30 @@ from geoppp.geo.grid import Tile, TileLayout
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """A model's output over a tile's read window (padding already cropped).
+    """A model's output over a tile's read window (padding cropped), ready to blend.
 
     Attributes:
-        values: ``(C, H, W)`` float32, e.g. class probabilities.
-        valid: ``(H, W)`` bool, the input pixels that were not nodata.
+        weighted: ``(C, H, W)`` float32, the output times ``weight`` (0 where invalid).
+        weight: ``(H, W)`` float32, the tile's blending weight, 0 where the pixel is invalid.
+        valid: ``(H, W)`` bool, the pixels that were not nodata and got an answer.
     """
 
-    values: np.ndarray
+    weighted: np.ndarray
+    weight: np.ndarray
     valid: np.ndarray
+
+
+def weigh(layout: TileLayout, tile: Tile, values: np.ndarray, valid: np.ndarray) -> Prediction:
+    """Premultiply a tile's output ``(C, H, W)`` by its blending weights, once per tile.
+
+    With no halo there is nothing to blend: the output is kept as it is, weight one.
+    """
+    if layout.halo == 0:
+        return Prediction(values, valid.astype(np.float32), valid)
+    weight = tile_weights(layout, tile) * valid
+    weighted = values * weight
+    weighted[:, ~valid] = 0.0  # NaN answers times a zero weight are still NaN
+    return Prediction(weighted, weight, valid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +62,8 @@ def compose_block(
     Args:
         layout: the tile layout the predictions were made on.
         tile: the tile whose core is the block.
-        predictions: by tile index, at least ``tile`` and its neighbours; ``None`` for a tile
-            that was skipped because all its pixels were nodata.
+        predictions: by tile index, at least ``tile`` and its neighbours (made by
+            :func:`weigh`); ``None`` for a tile skipped because all its pixels were nodata.
 
     Returns:
         The block, or ``None`` when the tile itself was skipped (its core is all nodata).
@@ -58,12 +73,10 @@ def compose_block(
         return None
     core = tile.core
     own_rows, own_cols = core.relative_to(tile.read)
-    valid = own.valid[own_rows, own_cols]
     if layout.halo == 0:
-        return Block(tile, own.values[:, own_rows, own_cols], valid)
+        return Block(tile, own.weighted[:, own_rows, own_cols], own.valid[own_rows, own_cols])
 
-    channels = own.values.shape[0]
-    total = np.zeros((channels, core.height, core.width), dtype=np.float32)
+    total = np.zeros((own.weighted.shape[0], core.height, core.width), dtype=np.float32)
     weight_sum = np.zeros((core.height, core.width), dtype=np.float32)
     for neighbour in layout.neighbours(tile):
         prediction = predictions[neighbour.index]
@@ -72,14 +85,9 @@ def compose_block(
             continue
         src_rows, src_cols = overlap.relative_to(neighbour.read)
         dst_rows, dst_cols = overlap.relative_to(core)
-        weights = tile_weights(layout, neighbour)[src_rows, src_cols]
-        weights = weights * prediction.valid[src_rows, src_cols]
-        values = np.where(
-            prediction.valid[src_rows, src_cols], prediction.values[:, src_rows, src_cols], 0
-        )
-        total[:, dst_rows, dst_cols] += weights * values
-        weight_sum[dst_rows, dst_cols] += weights
+        total[:, dst_rows, dst_cols] += prediction.weighted[:, src_rows, src_cols]
+        weight_sum[dst_rows, dst_cols] += prediction.weight[src_rows, src_cols]
     # Weights already sum to one where every neighbour was predicted; dividing keeps the
     # blend exact next to a skipped or partly-nodata neighbour.
     np.divide(total, weight_sum, out=total, where=weight_sum > 0)
-    return Block(tile, total, valid & (weight_sum > 0))
+    return Block(tile, total, own.valid[own_rows, own_cols] & (weight_sum > 0))

@@ -173,11 +173,11 @@ class ClassMapOutput(RasterOutput):
         )
 
     def write_block(self, block: Block) -> None:
-        index = np.argmax(block.values, axis=0)
-        classes = np.where(block.valid, self._lookup[index], np.uint8(self.nodata or 0))
-        counts = np.bincount(index[block.valid].ravel(), minlength=len(self.classes))
+        classes = self._lookup[np.argmax(block.values, axis=0)]
+        classes[~block.valid] = self.nodata or 0
+        histogram = np.bincount(classes.ravel(), minlength=256)
         with self._lock:
-            self.counts += counts
+            self.counts += histogram[self._lookup]
         self.write(classes[np.newaxis], block)
 
     def _publish(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 import rasterio
-from rasterio.enums import MaskFlags, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import NodataShadowWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
@@ -138,11 +138,15 @@ def read_window(
 
     Validity comes from GDAL's per-dataset mask, which covers a nodata value, an internal
     mask band and an alpha band alike; ``nodata`` adds a value the file does not declare.
+    A band flagged as alpha but asked for as data (NAIP's NIR often is) is data, not a mask.
     Padding (when the raster is smaller than a tile) is invalid.
     """
     rio_window = window.to_rasterio()
     values = dataset.read(list(bands), window=rio_window)
-    if _has_mask(dataset):
+    if _alpha_is_data(dataset, bands):
+        nodata = dataset.nodata if nodata is None else nodata
+        valid = np.ones(values.shape[1:], dtype=bool)
+    elif _has_mask(dataset):
         valid = dataset.dataset_mask(window=rio_window) > 0
     else:
         valid = np.ones(values.shape[1:], dtype=bool)
@@ -154,6 +158,11 @@ def read_window(
 def _has_mask(dataset: Any) -> bool:
     """Whether any band has a nodata value, a mask band or an alpha band."""
     return any(MaskFlags.all_valid not in flags for flags in dataset.mask_flag_enums)
+
+
+def _alpha_is_data(dataset: Any, bands: Sequence[int]) -> bool:
+    """Whether a band flagged as alpha is one of the data ``bands`` asked for."""
+    return any(dataset.colorinterp[band - 1] == ColorInterp.alpha for band in bands)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +200,9 @@ def read_aligned(
         width=grid.width,
         height=grid.height,
         resampling=Resampling[source.resampling],
-        # Without a nodata value the source's footprint would be lost; an alpha band keeps it.
-        add_alpha=dataset.nodata is None and not _has_mask(dataset),
+        # Without a nodata value the source's footprint would be lost; an alpha band keeps it
+        # (GDAL fills it from the source's mask band, if any). A source alpha band is used as is.
+        add_alpha=dataset.nodata is None and ColorInterp.alpha not in dataset.colorinterp,
     ) as vrt:
         return read_window(vrt, window, source.bands, pad_to)
 
@@ -208,10 +218,10 @@ def read_valid(
 
     The same rule as :func:`read_window`: GDAL's dataset mask, plus ``nodata`` when given.
     """
-    if nodata is None and not _has_mask(dataset):
-        valid = np.ones((window.height, window.width), dtype=bool)
-        return _pad(valid, pad_to, False)
-    if nodata is None:
+    if nodata is not None or _alpha_is_data(dataset, bands):
+        return read_window(dataset, window, bands, pad_to, nodata).valid
+    if _has_mask(dataset):
         valid = dataset.dataset_mask(window=window.to_rasterio()) > 0
-        return _pad(valid, pad_to, False)
-    return read_window(dataset, window, bands, pad_to, nodata).valid
+    else:
+        valid = np.ones((window.height, window.width), dtype=bool)
+    return _pad(valid, pad_to, False)

@@ -59,9 +59,10 @@ class VectorLayer:
     def rasterize(self, window: PixelWindow, pad_to: tuple[int, int]) -> np.ndarray:
         """``pad_to``-shaped bool mask of the pixels of ``window`` that a feature touches."""
         transform = self.grid.window_transform(window)
-        left, top = transform * (0, 0)
-        right, bottom = transform * (window.width, window.height)
-        candidates = self.frame.sindex.query(box(left, bottom, right, top))
+        # The window's footprint on the ground spans all four corners: two opposite corners
+        # alone miss part of it when the transform is rotated.
+        window_grid = Grid(self.grid.crs, transform, window.width, window.height)
+        candidates = self.frame.sindex.query(box(*window_grid.bounds))
         if len(candidates) == 0:
             return np.zeros(pad_to, dtype=bool)
         burnt = rasterize(

@@ -96,21 +96,24 @@ def make_labels(
         + ((np.arange(size)[None, :] - pond_col) / (size / 12)) ** 2
     ) < 1
     labels[pond] = WATER
-    pixel_shapes = [
-        (river.buffer(max(4, size / 120)), WATER),
+    matrix = [transform.a, transform.b, transform.d, transform.e, transform.c, transform.f]
+
+    def to_map(geometries: Sequence[BaseGeometry]) -> list[BaseGeometry]:
+        return [affine_transform(geometry, matrix) for geometry in geometries]
+
+    roads, buildings = to_map(roads), to_map(buildings)
+    shapes = [
+        (to_map([river.buffer(max(4, size / 120))])[0], WATER),
         *((road.buffer(4), IMPERVIOUS) for road in roads),
         *((building, IMPERVIOUS) for building in buildings),
     ]
-    burnt = rasterize(pixel_shapes, out_shape=(size, size), fill=0, dtype="uint8")
+    burnt = rasterize(shapes, out_shape=(size, size), transform=transform, dtype="uint8")
     labels[burnt > 0] = burnt[burnt > 0]
-
-    def to_map(geometries: Sequence[BaseGeometry]) -> gpd.GeoDataFrame:
-        matrix = [transform.a, transform.b, transform.d, transform.e, transform.c, transform.f]
-        return gpd.GeoDataFrame(
-            geometry=[affine_transform(g, matrix) for g in geometries], crs=UTM_17N
-        )
-
-    return labels, to_map(roads), to_map(buildings)
+    return (
+        labels,
+        gpd.GeoDataFrame(geometry=roads, crs=UTM_17N),
+        gpd.GeoDataFrame(geometry=buildings, crs=UTM_17N),
+    )
 
 
 def render_imagery(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -140,8 +143,8 @@ def derive_nlcd(
 ) -> tuple[np.ndarray, Affine]:
     """30 m NLCD codes in EPSG:5070 from each cell's class composition, with errors."""
     height, width = labels.shape
-    left, top = transform * (0, 0)
-    right, bottom = transform * (width, height)
+    left, top = transform @ (0, 0)
+    right, bottom = transform @ (width, height)
     nlcd_transform, nlcd_width, nlcd_height = calculate_default_transform(
         UTM_17N, CONUS_ALBERS, width, height, left, bottom, right, top, resolution=30.0
     )

@@ -138,5 +138,6 @@ def weak_argmax_model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.nd
 
     Its blended class map is the per-pixel argmax of the weak labels.
     """
-    probabilities = arrays["weak_labels"]
-    return np.where(arrays["labelled"][:, np.newaxis], probabilities, np.float32(np.nan))
+    probabilities = arrays["weak_labels"]  # the engine's stacked copy: ours to change
+    np.copyto(probabilities, np.float32(np.nan), where=~arrays["labelled"][:, np.newaxis])
+    return probabilities

@@ -79,9 +79,9 @@ def test_no_taper_at_raster_edges(height: int, width: int, core: int, halo: int)
     own = np.full((height, width), np.nan)
     for tile in layout:
         rows, cols = tile.core.relative_to(tile.read)
-        own[tile.core.row : tile.core.row_stop, tile.core.col : tile.core.col_stop] = (
-            tile_weights(layout, tile)[rows, cols]
-        )
+        own[tile.core.row : tile.core.row_stop, tile.core.col : tile.core.col_stop] = tile_weights(
+            layout, tile
+        )[rows, cols]
     in_band = ramp_band(height, core, halo)[:, None] | ramp_band(width, core, halo)[None, :]
     # Outside the ramps around internal borders, a pixel belongs wholly to its own tile; this
     # includes every edge pixel that is not next to an internal border (there is no ramp at

@@ -61,8 +61,8 @@ def test_read_windows_fixed_size_inside_raster_and_hold_core_plus_halo(
         read, core = tile.read, tile.core
         assert tile.padded_shape == (size, size)
         # Inside the raster.
-        assert 0 <= read.row and read.row_stop <= grid.height
-        assert 0 <= read.col and read.col_stop <= grid.width
+        assert read.row >= 0 and read.row_stop <= grid.height
+        assert read.col >= 0 and read.col_stop <= grid.width
         # Fixed size, unless the raster is smaller than a window along that axis.
         assert read.height == min(size, grid.height)
         assert read.width == min(size, grid.width)
@@ -133,8 +133,8 @@ def test_grid_bounds_and_window_transform() -> None:
     [
         Affine(2.0, 0.0, 100.0, 0.0, 3.0, 200.0),  # south-up
         Affine(-2.0, 0.0, 100.0, 0.0, -3.0, 200.0),  # x flipped
-        Affine.translation(100.0, 200.0) * Affine.rotation(30.0) * Affine.scale(2.0, -3.0),
-        Affine.translation(100.0, 200.0) * Affine.rotation(45.0) * Affine.scale(2.0, -2.0),
+        Affine.translation(100.0, 200.0) @ Affine.rotation(30.0) @ Affine.scale(2.0, -3.0),
+        Affine.translation(100.0, 200.0) @ Affine.rotation(45.0) @ Affine.scale(2.0, -2.0),
     ],
 )
 def test_grid_bounds_cover_every_corner(transform: Affine) -> None:
