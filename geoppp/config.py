@@ -225,6 +225,12 @@ class ExecutionConfig(Strict):
 
     workers: int = Field(2, ge=1, description="dask threads.")
     batch_size: int = Field(8, ge=1, description="Tiles per model call.")
+    stripe_width: int = Field(
+        8192,
+        ge=16,
+        description="With a halo, map in vertical stripes about this many pixels wide, so "
+        "that memory does not grow with the raster's width.",
+    )
     gdal_cache_mb: int = Field(64, ge=8, description="GDAL block cache size, MiB.")
     progress: bool = True
 

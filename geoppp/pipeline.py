@@ -209,6 +209,7 @@ def run_pipeline(
                     execution.batch_size,
                     execution.workers,
                     execution.progress,
+                    execution.stripe_width,
                 ),
                 nodata=region.classes.nodata,
             )
@@ -247,7 +248,12 @@ def format_result(result: MapResult) -> str:
         + (f" and {result.probabilities}" if result.probabilities else ""),
         f"  {result.megapixels:.1f} Mpx in {result.seconds:.1f} s "
         f"({result.megapixels / max(result.seconds, 1e-9):.1f} Mpx/s); {stats.tiles} tiles, "
-        f"{stats.tiles_skipped} skipped as nodata",
+        f"{stats.tiles_skipped} skipped as nodata"
+        + (
+            f", {stats.tiles_recomputed} predicted again at stripe borders"
+            if stats.tiles_recomputed
+            else ""
+        ),
     ]
     total = sum(result.class_pixels.values()) or 1
     for name, pixels in result.class_pixels.items():

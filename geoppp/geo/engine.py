@@ -58,10 +58,12 @@ class BlockSink(Protocol):
 
 @dataclass
 class RunStats:
-    """What a run did: tiles seen and skipped, blocks written."""
+    """What a run did: tiles seen and skipped as nodata, tiles predicted again at stripe
+    borders, blocks written."""
 
     tiles: int = 0
     tiles_skipped: int = 0
+    tiles_recomputed: int = 0
     blocks_written: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -80,25 +82,76 @@ def run_tiles(
     workers: int = 2,
     progress: bool = True,
     description: str = "tiles",
+    stripe_width: int = 8192,
 ) -> RunStats:
     """Run ``model`` over every tile of ``layout`` and write the blended blocks to ``sinks``.
 
     Tiles whose pixels are all nodata are never given to the model; their blocks are not
     written, so they stay nodata in the outputs.
+
+    With a halo, a block needs the tiles of the row below it, so a whole row of predictions
+    is held while the next row is made: memory would grow with the raster's width. The
+    raster is therefore mapped in vertical stripes about ``stripe_width`` pixels wide, one
+    after the other, each also predicting the tile column on either side of it (which its
+    neighbour stripe predicts again). Memory then follows the stripe, never the raster, for
+    an extra 2 / (stripe_width / core) of model calls. The model must therefore give a tile
+    the same output whatever batch it is in.
     """
     if batch_size < 1:
         raise TilingError(f"batch size must be at least 1, got {batch_size}")
     if workers < 1:
         raise TilingError(f"workers must be at least 1, got {workers}")
     stats = RunStats()
-    tiles = list(layout)
-    batches = [tiles[start : start + batch_size] for start in range(0, len(tiles), batch_size)]
+    with _Progress(len(layout), description, enabled=progress):
+        for first, stop in stripes(layout, stripe_width):
+            _run_stripe(layout, first, stop, reader, model, sinks, batch_size, workers, stats)
+    return stats
+
+
+def stripes(layout: TileLayout, stripe_width: int) -> list[tuple[int, int]]:
+    """Ranges of tile columns ``[first, stop)`` mapped one after the other.
+
+    Without a halo no block needs another column's tiles: one stripe is the whole raster.
+    """
+    columns = layout.shape[1]
+    if layout.halo == 0:
+        return [(0, columns)]
+    width = max(1, stripe_width // layout.core)
+    return [(first, min(first + width, columns)) for first in range(0, columns, width)]
+
+
+def _run_stripe(
+    layout: TileLayout,
+    first: int,
+    stop: int,
+    reader: TileReader,
+    model: BatchModel,
+    sinks: Sequence[BlockSink],
+    batch_size: int,
+    workers: int,
+    stats: RunStats,
+) -> None:
+    """Write the blocks of tile columns ``[first, stop)``, predicting the tiles they need."""
+    tiles = [tile for tile in layout if first <= tile.index[1] < stop]
+    own = {tile.index for tile in tiles}
+    needs_of = {tile.index: layout.neighbours(tile) for tile in tiles}
+    needed = {n.index for neighbours in needs_of.values() for n in neighbours}
+    predicted_tiles = [tile for tile in layout if tile.index in needed]  # row-major
+    batches = [
+        predicted_tiles[start : start + batch_size]
+        for start in range(0, len(predicted_tiles), batch_size)
+    ]
     batch_of = {tile.index: number for number, batch in enumerate(batches) for tile in batch}
 
     def predict(batch: list[Tile], *gate: None) -> dict[tuple[int, int], Prediction | None]:
         inputs = reader(batch)
         kept = [i for i, tile_inputs in enumerate(inputs) if tile_inputs.valid.any()]
-        stats.add(tiles=len(batch), tiles_skipped=len(batch) - len(kept))
+        mine = [i for i, tile in enumerate(batch) if tile.index in own]
+        stats.add(
+            tiles=len(mine),
+            tiles_skipped=len(set(mine) - set(kept)),
+            tiles_recomputed=len(batch) - len(mine),
+        )
         result: dict[tuple[int, int], Prediction | None] = {tile.index: None for tile in batch}
         if not kept:
             return result
@@ -122,18 +175,22 @@ def run_tiles(
         for batch_result in batch_results:
             predictions.update(batch_result)
         block = compose_block(layout, tile, predictions)
-        if block is None:
-            return
-        for sink in sinks:
-            sink.write_block(block)
-        stats.add(blocks_written=1)
+        if block is not None:
+            for sink in sinks:
+                sink.write_block(block)
+            stats.add(blocks_written=1)
 
+    # Blocks are grouped by the batch that predicts their own tile; the blocks of group g
+    # need batches up to g + reach. Batch k may start only once group k - reach - workers
+    # is written, so that at most 2 reach + workers + 1 batches are held at once: dask would
+    # otherwise run every independent read-and-predict task first and hold them all.
+    groups: list[list[Tile]] = [[] for _ in batches]
+    for tile in tiles:
+        groups[batch_of[tile.index]].append(tile)
     needs = {
-        tile.index: sorted({batch_of[n.index] for n in layout.neighbours(tile)}) for tile in tiles
+        index: sorted({batch_of[n.index] for n in neighbours})
+        for index, neighbours in needs_of.items()
     }
-    # Batch k may start only once the blocks of batch k - reach - workers are written, so
-    # that at most reach + workers + 1 batches are held at once: dask would otherwise run
-    # every independent read-and-predict task first and hold the whole raster's predictions.
     reach = max(max(needed) - batch_of[index] for index, needed in needs.items())
     lead = reach + workers
     predicted: list[Any] = []
@@ -144,30 +201,27 @@ def run_tiles(
             dask.delayed(predict, pure=False)(batch, *gate, dask_key_name=f"predict-{number}")
         )
         if number >= reach:
-            gates.append(_gate(number - reach, batches, needs, predicted, write))
+            gates.append(_gate(number - reach, groups, needs, predicted, write))
     for number in range(len(gates), len(batches)):
-        gates.append(_gate(number, batches, needs, predicted, write))
-
-    with _Progress(len(tiles), description, enabled=progress):
-        dask.compute(*gates, scheduler="threads", num_workers=workers)
-    return stats
+        gates.append(_gate(number, groups, needs, predicted, write))
+    dask.compute(*gates, scheduler="threads", num_workers=workers)
 
 
 def _gate(
     number: int,
-    batches: list[list[Tile]],
+    groups: list[list[Tile]],
     needs: dict[tuple[int, int], list[int]],
     predicted: list[Any],
     write: Callable[..., None],
 ) -> Any:
-    """A task that is done when every block of batch ``number`` is written."""
+    """A task that is done when every block of group ``number`` is written."""
     blocks = [
         dask.delayed(write, pure=False)(
             tile,
             *(predicted[n] for n in needs[tile.index]),
             dask_key_name=f"block-{tile.index[0]}-{tile.index[1]}",
         )
-        for tile in batches[number]
+        for tile in groups[number]
     ]
     return dask.delayed(_done, pure=False)(*blocks, dask_key_name=f"gate-{number}")
 

@@ -38,6 +38,7 @@ class Scheduling:
     batch_size: int = 8
     workers: int = 2
     progress: bool = True
+    stripe_width: int = 8192
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def map_imagery(
             workers=scheduling.workers,
             progress=scheduling.progress,
             description=imagery.path.name,
+            stripe_width=scheduling.stripe_width,
         )
     seconds = time.perf_counter() - started
     return MapResult(

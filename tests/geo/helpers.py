@@ -54,6 +54,7 @@ def run_identity(
     batch_size: int = 4,
     workers: int = 2,
     reader_nodata: float | None = None,
+    stripe_width: int = 8192,
     **options: object,
 ) -> tuple[RunStats, IdentityModel, Grid]:
     """Run the identity model over ``source`` and write ``output`` through ``ValueOutput``."""
@@ -74,6 +75,7 @@ def run_identity(
             model,
             [sink],
             batch_size=batch_size,
+            stripe_width=stripe_width,
             workers=workers,
             progress=False,
         )

@@ -25,6 +25,7 @@ def check_identity(
     batch_size: int = 4,
     bands: int = 3,
     workers: int = 2,
+    stripe_width: int = 8192,
 ) -> None:
     image = random_image(height, width, bands=bands, seed=height * 1000 + width)
     source = write_raster(directory / "image.tif", image)
@@ -37,6 +38,7 @@ def check_identity(
         bands=tuple(range(1, bands + 1)),
         batch_size=batch_size,
         workers=workers,
+        stripe_width=stripe_width,
     )
     layout = TileLayout(grid, core, halo)
     assert stats.tiles == len(layout)
@@ -46,7 +48,10 @@ def check_identity(
     for shape in model.shapes_seen:
         assert shape[1:] == (bands, layout.window_size, layout.window_size)
         assert 1 <= shape[0] <= batch_size
-    assert sum(shape[0] for shape in model.shapes_seen) == len(layout)
+    # Tiles at stripe borders are predicted by both stripes, and only those.
+    assert sum(shape[0] for shape in model.shapes_seen) == len(layout) + stats.tiles_recomputed
+    stripes = -(-layout.shape[1] // max(1, stripe_width // core)) if halo else 1
+    assert stats.tiles_recomputed <= 2 * (stripes - 1) * layout.shape[0]
     with rasterio.open(out) as dataset:
         assert (dataset.height, dataset.width, dataset.count) == (height, width, bands)
         assert dataset.dtypes == ("uint8",) * bands
@@ -82,6 +87,12 @@ def test_identity_single_worker_batch_of_one(tmp_path: Path) -> None:
     check_identity(tmp_path, 29, 31, 8, 4, batch_size=1, workers=1, bands=1)
 
 
+@pytest.mark.parametrize("stripe_width", [8, 16, 24, 40])
+def test_identity_in_stripes(tmp_path: Path, stripe_width: int) -> None:
+    """Stripes of one to several tile columns, each predicting its borders again."""
+    check_identity(tmp_path, 45, 71, 8, 3, batch_size=3, stripe_width=stripe_width)
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     height=st.integers(1, 90),
@@ -98,8 +109,17 @@ def test_identity_property(
 ) -> None:
     halo = data.draw(st.integers(0, core // 2), label="halo")
     batch_size = data.draw(st.integers(1, 6), label="batch_size")
+    stripe_width = core * data.draw(st.integers(1, 4), label="stripe_tiles")
     assume(-(-height // core) * -(-width // core) <= 200)
-    check_identity(tmp_path_factory.mktemp("identity"), height, width, core, halo, batch_size)
+    check_identity(
+        tmp_path_factory.mktemp("identity"),
+        height,
+        width,
+        core,
+        halo,
+        batch_size,
+        stripe_width=stripe_width,
+    )
 
 
 def test_invalid_batch_size_and_workers(tmp_path: Path) -> None:
