@@ -29,9 +29,11 @@ def test_chesapeake_tile_gives_an_nlcd_argmax_map(shared_data: Path, tmp_path: P
     reports = run_pipeline(pipeline, log=lambda line: None)
     region = load_region(REGION)
     tile = shared_data / "chesapeake" / "tile"
-    with rasterio.open(tmp_path / "map.tif") as result, rasterio.open(
-        tile / "m_3907833_nw_17_1_lc.tif"
-    ) as truth, rasterio.open(tile / "m_3907833_nw_17_1_nlcd.tif") as nlcd:
+    with (
+        rasterio.open(tmp_path / "map.tif") as result,
+        rasterio.open(tile / "m_3907833_nw_17_1_lc.tif") as truth,
+        rasterio.open(tile / "m_3907833_nw_17_1_nlcd.tif") as nlcd,
+    ):
         assert result.crs == truth.crs and result.transform == truth.transform
         classes = result.read(1)
         labels = truth.read(1)
