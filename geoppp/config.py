@@ -8,7 +8,6 @@ was expected and what was found.
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -16,6 +15,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -25,6 +25,8 @@ from pydantic import (
 )
 
 from geoppp.errors import ConfigError
+from geoppp.landcover.cooccurrence import builtin_tables
+from geoppp.landcover.schemes import ClassSchemeConfig, load_scheme
 
 
 def _resolve(path: Path, info: ValidationInfo) -> Path:
@@ -44,9 +46,19 @@ class Strict(BaseModel):
 
 
 class ImageryConfig(Strict):
-    """High-resolution imagery: one or more GeoTIFFs with the same bands."""
+    """High-resolution imagery: one or more GeoTIFFs with the same bands.
 
-    paths: list[FilePath] = Field(min_length=1, description="GeoTIFF files of the region.")
+    Other paths of the region may contain `{tile}`: the name of each imagery file without
+    its extension and without `tile_suffix`, so that each imagery tile finds its own NLCD,
+    vectors and labels (e.g. `{tile}_b_nlcd.tif` beside `{tile}_a_naip.tif`).
+    """
+
+    paths: list[FilePath] = Field(
+        min_length=1, description="GeoTIFF files of the region; wildcards (`*`) allowed."
+    )
+    tile_suffix: str = Field(
+        "", description="End of the imagery file names that `{tile}` leaves out."
+    )
     bands: list[Annotated[int, Field(ge=1)]] = Field(
         min_length=1, description="1-based band numbers to use, in order."
     )
@@ -59,6 +71,27 @@ class ImageryConfig(Strict):
         "nodata value, mask band or alpha band is always honoured.",
     )
 
+    @field_validator("paths")
+    @classmethod
+    def _expand_wildcards(cls, paths: list[Path]) -> list[Path]:
+        expanded: list[Path] = []
+        for path in paths:
+            if not any(char in str(path) for char in "*?["):
+                expanded.append(path)
+                continue
+            matches = sorted(Path(path.anchor).glob(str(path.relative_to(path.anchor))))
+            if not matches:
+                raise ValueError(f"no file matches {path}")
+            expanded.extend(matches)
+        return expanded
+
+    def tile_of(self, imagery: Path) -> str:
+        """The `{tile}` name of one imagery file."""
+        stem = imagery.name.split(".")[0]
+        if self.tile_suffix and stem.endswith(self.tile_suffix):
+            return stem.removesuffix(self.tile_suffix)
+        return stem
+
     @model_validator(mode="after")
     def _names_match_bands(self) -> ImageryConfig:
         if self.band_names is not None and len(self.band_names) != len(self.bands):
@@ -66,51 +99,6 @@ class ImageryConfig(Strict):
                 f"band_names has {len(self.band_names)} names for {len(self.bands)} bands"
             )
         return self
-
-
-HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-class ClassConfig(Strict):
-    """One land-cover class."""
-
-    value: int = Field(ge=1, le=254, description="Pixel value of the class in output maps.")
-    name: str = Field(min_length=1)
-    colour: str = Field(description="Display colour, `#rrggbb`.")
-
-    @field_validator("colour")
-    @classmethod
-    def _hex(cls, colour: str) -> str:
-        if not HEX_COLOUR.match(colour):
-            raise ValueError(f"a colour is written #rrggbb, e.g. #1f78b4, not {colour!r}")
-        return colour.lower()
-
-    @property
-    def rgb(self) -> tuple[int, int, int]:
-        return int(self.colour[1:3], 16), int(self.colour[3:5], 16), int(self.colour[5:7], 16)
-
-
-class ClassSchemeConfig(Strict):
-    """The classes of the maps geoppp makes for a region."""
-
-    nodata: int = Field(0, ge=0, le=255, description="Value of nodata pixels in class maps.")
-    classes: list[ClassConfig] = Field(min_length=2)
-
-    @model_validator(mode="after")
-    def _unique(self) -> ClassSchemeConfig:
-        values = [str(item.value) for item in self.classes]
-        names = [item.name for item in self.classes]
-        for label, items in (("value", values), ("name", names)):
-            repeated = sorted({x for x in items if items.count(x) > 1})
-            if repeated:
-                raise ValueError(f"class {label}s must be unique; repeated: {repeated}")
-        if str(self.nodata) in values:
-            raise ValueError(f"nodata {self.nodata} is also the value of a class")
-        return self
-
-    @property
-    def names(self) -> list[str]:
-        return [item.name for item in self.classes]
 
 
 ClassName = str
@@ -126,6 +114,48 @@ class CodeRasterConfig(Strict):
         description="Code → class name, or code → {class name: probability}. Codes not in "
         "the table carry no weak label."
     )
+
+
+class BlurConfig(Strict):
+    """A Gaussian blur of the weak-label probabilities (Rolf et al. 2022: kernel 101 px and
+    σ 31 px at 1 m), in ground units so that it means the same at any resolution."""
+
+    sigma: float = Field(31.0, gt=0, description="Standard deviation, in imagery CRS units.")
+    radius: float = Field(50.0, gt=0, description="Kernel half-width, in imagery CRS units.")
+
+
+class NlcdConfig(Strict):
+    """A 30 m NLCD raster, turned into class probabilities by a co-occurrence table of
+    P(EnviroAtlas class | NLCD class) folded into the region's classes."""
+
+    kind: Literal["nlcd"]
+    path: FilePath
+    band: int = Field(1, ge=1)
+    table: str = Field(
+        description="A built-in table (pittsburgh_pa, durham_nc, austin_tx, phoenix_az) "
+        "or a CSV file in their format (relative to this YAML file)."
+    )
+    encoding: Literal["auto", "raw", "index"] = Field(
+        "auto",
+        description="`raw` NLCD codes (11, 21, ...), EnviroAtlas's 0-16 NLCD `index`, or "
+        "`auto` to tell them apart from the raster's values.",
+    )
+    blur: BlurConfig | None = Field(
+        default_factory=BlurConfig, description="Blur of the prior; null for none."
+    )
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, table: str, info: ValidationInfo) -> str:
+        if table in builtin_tables():
+            return table
+        path = _resolve(Path(table), info)
+        if not path.is_file():
+            raise ValueError(
+                f"{table!r} is neither a built-in co-occurrence table {builtin_tables()} "
+                "nor a CSV file"
+            )
+        return str(path)
 
 
 class ProbabilityRasterConfig(Strict):
@@ -148,7 +178,8 @@ class VectorConfig(Strict):
 
 
 WeakLabelConfig = Annotated[
-    CodeRasterConfig | ProbabilityRasterConfig | VectorConfig, Field(discriminator="kind")
+    CodeRasterConfig | NlcdConfig | ProbabilityRasterConfig | VectorConfig,
+    Field(discriminator="kind"),
 ]
 
 
@@ -162,12 +193,18 @@ class GroundTruthConfig(Strict):
     )
 
 
+def _builtin_scheme(value: object) -> object:
+    return load_scheme(value).model_dump() if isinstance(value, str) else value
+
+
 class RegionConfig(Strict):
     """A region: imagery, weak-label sources, optional ground truth, class scheme."""
 
     name: str = Field(min_length=1)
     imagery: ImageryConfig
-    classes: ClassSchemeConfig
+    classes: Annotated[ClassSchemeConfig, BeforeValidator(_builtin_scheme)] = Field(
+        description="A built-in scheme (enviroatlas-5, chesapeake-4) or the classes inline."
+    )
     weak_labels: list[WeakLabelConfig] = Field(default_factory=list)
     ground_truth: GroundTruthConfig | None = None
 

@@ -14,22 +14,18 @@ from pathlib import Path
 import rasterio
 
 from geoppp.config import (
-    ClassSchemeConfig,
-    CodeRasterConfig,
     ExecutionConfig,
     OutputsConfig,
     PipelineConfig,
-    ProbabilityRasterConfig,
     RegionConfig,
-    VectorConfig,
     WeakArgmaxStep,
     kind_of,
     load_pipeline,
     load_region,
 )
-from geoppp.errors import ConfigError, GeopppError
+from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid
-from geoppp.geo.output import ClassInfo, OutputOptions, check_writable
+from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.quicklook import codes_preview, imagery_preview, write_panels
 from geoppp.geo.raster import grid_of, require_bands
 from geoppp.landcover.mapping import (
@@ -39,14 +35,7 @@ from geoppp.landcover.mapping import (
     map_imagery,
     weak_argmax_model,
 )
-from geoppp.landcover.weak_labels import (
-    CodeRaster,
-    CodeTable,
-    ProbabilityRaster,
-    RasterSource,
-    VectorBurn,
-    WeakLabelSources,
-)
+from geoppp.region import classes_of, for_tile, weak_label_sources
 
 
 @dataclass(frozen=True)
@@ -72,38 +61,6 @@ class StepReport:
     name: str
     kind: str
     results: list[MapResult] = field(default_factory=list)
-
-
-def classes_of(scheme: ClassSchemeConfig) -> list[ClassInfo]:
-    return [ClassInfo(item.value, item.name, item.rgb) for item in scheme.classes]
-
-
-def weak_label_sources(region: RegionConfig, grid: Grid) -> WeakLabelSources:
-    """The region's weak-label sources on ``grid`` (checks bands and overlap)."""
-    index = {name: i for i, name in enumerate(region.classes.names)}
-    rasters: list[RasterSource] = []
-    vectors: list[VectorBurn] = []
-    for source in region.weak_labels:
-        if isinstance(source, CodeRasterConfig):
-            mapping = {
-                code: {index[entry]: 1.0}
-                if isinstance(entry, str)
-                else {index[name]: p for name, p in entry.items()}
-                for code, entry in source.table.items()
-            }
-            table = CodeTable.from_mapping(mapping, len(index))
-            rasters.append(CodeRaster(source.path, source.band, table))
-        elif isinstance(source, ProbabilityRasterConfig):
-            bands = tuple(source.bands or range(1, len(index) + 1))
-            rasters.append(ProbabilityRaster(source.path, bands))
-        elif isinstance(source, VectorConfig):
-            vectors.append(VectorBurn(source.path, index[source.class_name], source.buffer))
-    try:
-        return WeakLabelSources(grid, len(index), rasters, vectors)
-    except ValueError as error:
-        if isinstance(error, GeopppError):
-            raise
-        raise ConfigError(f"region {region.name}: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -191,7 +148,7 @@ def run_pipeline(
     with rasterio.Env(GDAL_CACHEMAX=execution.gdal_cache_mb * 2**20):
         runs = prepare(pipeline, region, overrides)
         sources = {
-            run.imagery.path: weak_label_sources(region, run.grid) for run in runs
+            run.imagery.path: weak_label_sources(region, run.grid, run.imagery.path) for run in runs
         }  # checked for every file before any is mapped
         for run in runs:
             log(f"step {run.step.name}: {run.imagery.path.name} → {run.outputs.class_map.path}")
@@ -231,12 +188,12 @@ def write_quicklook(png: Path, region: RegionConfig, imagery: Path, result: MapR
         codes_preview(result.class_map),
     ]
     truth = region.ground_truth
-    if truth is not None and len(region.imagery.paths) == 1:
+    if truth is not None:
         colours = {item.value: item.rgb for item in region.classes.classes}
         by_name = {item.name: item.rgb for item in region.classes.classes}
         if truth.table is not None:
             colours = {code: by_name[name] for code, name in truth.table.items()}
-        panels.append(codes_preview(truth.path, truth.band, colours))
+        panels.append(codes_preview(for_tile(truth.path, region, imagery), truth.band, colours))
     write_panels(png, panels)
 
 
@@ -273,7 +230,7 @@ def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:
         region = load_region(pipeline.region)
         runs = prepare(pipeline, region, overrides)
         for run in runs:
-            weak_label_sources(region, run.grid)
+            weak_label_sources(region, run.grid, run.imagery.path)
         return [
             f"{path}: pipeline with {len(pipeline.steps)} step(s) "
             f"({pipeline_name(pipeline)}) on region {region.name!r}: inputs and outputs OK"
@@ -282,7 +239,7 @@ def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:
     for image in region.imagery.paths:
         grid = grid_of(image)
         require_bands(image, region.imagery.bands, "imagery")
-        weak_label_sources(region, grid)
+        weak_label_sources(region, grid, image)
     return [
         f"{path}: region {region.name!r}, {len(region.imagery.paths)} imagery file(s), "
         f"{len(region.weak_labels)} weak-label source(s), {len(region.classes.classes)} "

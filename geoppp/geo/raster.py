@@ -110,7 +110,7 @@ def require_overlap(path: Path, grid: Grid, role: str) -> float:
     return float(width * height / ((g_right - g_left) * (g_top - g_bottom)))
 
 
-def _pad(array: np.ndarray, shape: tuple[int, int], fill: float | bool) -> np.ndarray:
+def pad_to_shape(array: np.ndarray, shape: tuple[int, int], fill: float | bool) -> np.ndarray:
     """Pad the last two axes of ``array`` at the bottom and right up to ``shape``."""
     missing_rows, missing_cols = shape[0] - array.shape[-2], shape[1] - array.shape[-1]
     if missing_rows == 0 and missing_cols == 0:
@@ -152,7 +152,7 @@ def read_window(
         valid = np.ones(values.shape[1:], dtype=bool)
     if nodata is not None:
         valid &= ~np.all(values == nodata, axis=0)
-    return WindowData(_pad(values, pad_to, 0), _pad(valid, pad_to, False))
+    return WindowData(pad_to_shape(values, pad_to, 0), pad_to_shape(valid, pad_to, False))
 
 
 def _has_mask(dataset: Any) -> bool:
@@ -224,4 +224,4 @@ def read_valid(
         valid = dataset.dataset_mask(window=window.to_rasterio()) > 0
     else:
         valid = np.ones((window.height, window.width), dtype=bool)
-    return _pad(valid, pad_to, False)
+    return pad_to_shape(valid, pad_to, False)

@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from geoppp.geo.grid import Grid, PixelWindow
 from geoppp.geo.raster import (
     AlignedSource,
     open_raster,
+    pad_to_shape,
     read_aligned,
     require_bands,
     require_overlap,
@@ -64,10 +67,19 @@ class CodeTable:
 
 
 @dataclass(frozen=True)
+class Blur:
+    """A Gaussian blur of weak-label probabilities, in pixels of the imagery grid."""
+
+    sigma: float
+    radius: int
+
+
+@dataclass(frozen=True)
 class CodeRaster:
     path: Path
     band: int
     table: CodeTable
+    blur: Blur | None = None
 
 
 @dataclass(frozen=True)
@@ -162,18 +174,56 @@ class WeakLabelSources:
         self, source: RasterSource, dataset: object, window: PixelWindow, pad_to: tuple[int, int]
     ) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(source, CodeRaster):
+            blur = source.blur
+            context = window if blur is None else self._expand(window, blur.radius)
             aligned = read_aligned(
                 dataset,
                 self.grid,
-                window,
+                context,
                 AlignedSource(source.path, (source.band,), "nearest"),
-                pad_to,
+                (context.height, context.width),
             )
             probabilities = source.table(aligned.values[0])
             labelled = aligned.valid & ~np.isnan(probabilities[0])
-            return probabilities, labelled
+            if blur is not None:
+                probabilities = blur_probabilities(probabilities, labelled, blur)
+            rows, cols = window.relative_to(context)
+            return (
+                pad_to_shape(probabilities[:, rows, cols], pad_to, 0.0),
+                pad_to_shape(labelled[rows, cols], pad_to, False),
+            )
         aligned = read_aligned(
             dataset, self.grid, window, AlignedSource(source.path, source.bands, "bilinear"), pad_to
         )
         probabilities = aligned.values.astype(np.float32)
         return probabilities, aligned.valid & (probabilities.sum(axis=0) > 0)
+
+    def _expand(self, window: PixelWindow, radius: int) -> PixelWindow:
+        """``window`` grown by ``radius`` pixels on each side, within the grid."""
+        expanded = PixelWindow(
+            window.row - radius,
+            window.col - radius,
+            window.height + 2 * radius,
+            window.width + 2 * radius,
+        )
+        inside = expanded.intersection(self.grid.full_window)
+        assert inside is not None  # it contains window, which is on the grid
+        return inside
+
+
+def blur_probabilities(probabilities: np.ndarray, labelled: np.ndarray, blur: Blur) -> np.ndarray:
+    """Gaussian-blur ``(C, H, W)`` probabilities over the labelled pixels only.
+
+    A normalised convolution: unlabelled pixels and the window's border neither pull the
+    blurred values towards zero nor leak NaN; each labelled pixel's blurred column still
+    sums to one. Pixels that were unlabelled stay unlabelled (their values are 0).
+    """
+    weight = labelled.astype(np.float32)
+    filled = np.where(labelled, probabilities, np.float32(0))
+    truncate = blur.radius / blur.sigma
+    smooth = partial(ndimage.gaussian_filter, sigma=blur.sigma, truncate=truncate, mode="constant")
+    norm = smooth(weight)
+    blurred = np.stack([smooth(channel) for channel in filled])
+    np.divide(blurred, norm, out=blurred, where=norm > 1e-6)
+    blurred[:, ~labelled] = 0.0
+    return blurred

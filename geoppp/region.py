@@ -1,0 +1,79 @@
+"""A region's configuration turned into what the library computes with, per imagery file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geoppp.config import (
+    CodeRasterConfig,
+    NlcdConfig,
+    ProbabilityRasterConfig,
+    RegionConfig,
+    VectorConfig,
+)
+from geoppp.errors import ConfigError, GeopppError
+from geoppp.geo.grid import Grid
+from geoppp.geo.output import ClassInfo
+from geoppp.landcover.nlcd import detect_encoding, nlcd_code_table
+from geoppp.landcover.schemes import ClassSchemeConfig
+from geoppp.landcover.weak_labels import (
+    Blur,
+    CodeRaster,
+    CodeTable,
+    ProbabilityRaster,
+    RasterSource,
+    VectorBurn,
+    WeakLabelSources,
+)
+
+
+def classes_of(scheme: ClassSchemeConfig) -> list[ClassInfo]:
+    return [ClassInfo(item.value, item.name, item.rgb) for item in scheme.classes]
+
+
+def for_tile(path: Path, region: RegionConfig, imagery: Path) -> Path:
+    """``path`` with `{tile}` replaced by the tile name of ``imagery``."""
+    return Path(str(path).replace("{tile}", region.imagery.tile_of(imagery)))
+
+
+def weak_label_sources(region: RegionConfig, grid: Grid, imagery: Path) -> WeakLabelSources:
+    """The weak-label sources of ``imagery``'s tile on ``grid`` (checks bands and overlap)."""
+    index = {name: i for i, name in enumerate(region.classes.names)}
+    resolution = abs(grid.transform.a)
+    rasters: list[RasterSource] = []
+    vectors: list[VectorBurn] = []
+    for source in region.weak_labels:
+        path = for_tile(source.path, region, imagery)
+        if isinstance(source, CodeRasterConfig):
+            mapping = {
+                code: {index[entry]: 1.0}
+                if isinstance(entry, str)
+                else {index[name]: p for name, p in entry.items()}
+                for code, entry in source.table.items()
+            }
+            rasters.append(
+                CodeRaster(path, source.band, CodeTable.from_mapping(mapping, len(index)))
+            )
+        elif isinstance(source, NlcdConfig):
+            encoding = (
+                detect_encoding(path, source.band) if source.encoding == "auto" else source.encoding
+            )
+            try:
+                table = nlcd_code_table(source.table, region.classes, encoding)
+            except ValueError as error:
+                raise ConfigError(f"region {region.name}: {error}") from error
+            blur = None
+            if source.blur is not None:
+                blur = Blur(source.blur.sigma / resolution, round(source.blur.radius / resolution))
+            rasters.append(CodeRaster(path, source.band, table, blur))
+        elif isinstance(source, ProbabilityRasterConfig):
+            bands = tuple(source.bands or range(1, len(index) + 1))
+            rasters.append(ProbabilityRaster(path, bands))
+        elif isinstance(source, VectorConfig):
+            vectors.append(VectorBurn(path, index[source.class_name], source.buffer))
+    try:
+        return WeakLabelSources(grid, len(index), rasters, vectors)
+    except ValueError as error:
+        if isinstance(error, GeopppError):
+            raise
+        raise ConfigError(f"region {region.name}: {error}") from error
