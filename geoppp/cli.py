@@ -47,16 +47,34 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--overwrite", action="store_true", help="allow existing outputs")
     validate.set_defaults(handler=_validate)
 
-    demo_region = commands.add_parser(
-        "make-demo-region", help="write a synthetic demo region (GeoTIFFs and GeoPackages)"
+    show = commands.add_parser(
+        "show", help="write a PNG preview of a region: imagery, weak labels and labels"
     )
-    demo_region.add_argument("--out", type=Path, default=DEMO_FOLDER / "demo", help="folder")
-    demo_region.add_argument("--size", type=int, default=1024, help="pixels (metres) a side")
+    show.add_argument("region", type=Path, help="region YAML file")
+    show.add_argument("--out", type=Path, help="PNG file (default: REGION-NAME-preview.png)")
+    show.add_argument("--imagery", type=int, default=0, help="which imagery file (0-based)")
+    show.add_argument("--max-size", type=int, default=768, help="preview pixels a side")
+    show.set_defaults(handler=_show)
+
+    demo_region = commands.add_parser(
+        "make-demo-region",
+        help="write synthetic demo regions (GeoTIFFs and GeoPackages): a green, forested "
+        "source (like Pittsburgh) and an arid target (like Phoenix)",
+    )
+    demo_region.add_argument(
+        "--domain", choices=("source", "target", "both"), default="both", help="which region"
+    )
+    demo_region.add_argument(
+        "--out", type=Path, default=DEMO_FOLDER, help="parent folder: writes OUT/source, OUT/target"
+    )
+    demo_region.add_argument(
+        "--size", type=int, help="pixels (metres) a side (default: source 2048, target 1024)"
+    )
     demo_region.add_argument("--seed", type=int, default=0)
     demo_region.set_defaults(handler=_make_demo_region)
 
     demo = commands.add_parser(
-        "demo", help="make the demo region and map it (pipelines/weak-argmax.yaml)"
+        "demo", help="make the demo regions and map the target (pipelines/weak-argmax.yaml)"
     )
     demo.add_argument(
         "--pipeline", type=Path, default=Path("pipelines/weak-argmax.yaml"), help="pipeline YAML"
@@ -92,24 +110,40 @@ def _validate(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _make_demo_region(arguments: argparse.Namespace) -> int:
-    from geoppp.landcover.demo_region import make_demo_region
+def _show(arguments: argparse.Namespace) -> int:
+    from geoppp.preview import write_region_preview
 
-    region = make_demo_region(arguments.out, arguments.size, arguments.seed)
-    print(f"wrote the demo region to {region.imagery.parent}")
+    out = arguments.out or Path(f"{arguments.region.stem}-preview.png")
+    write_region_preview(arguments.region, out, arguments.imagery, arguments.max_size)
+    print(f"wrote {out}")
     return 0
 
 
-def _demo(arguments: argparse.Namespace) -> int:
-    from geoppp.landcover.demo_region import make_demo_region
+def _make_demo_region(arguments: argparse.Namespace) -> int:
+    domains = ("source", "target") if arguments.domain == "both" else (arguments.domain,)
+    _make_demo_regions(arguments.out, domains, arguments.size, arguments.seed)
+    return 0
 
+
+def _make_demo_regions(
+    parent: Path, domains: Sequence[str], size: int | None = None, seed: int = 0
+) -> None:
+    from geoppp.landcover.synthetic import MIN_SIZE, make_demo_region
+
+    if size is not None and size < MIN_SIZE:
+        raise GeopppError(f"--size {size}: a demo region needs at least {MIN_SIZE} pixels a side")
+    for domain in domains:
+        region = make_demo_region(parent / domain, domain, size, seed)
+        print(f"wrote the {domain} demo region to {region.imagery.parent}")
+
+
+def _demo(arguments: argparse.Namespace) -> int:
     pipeline = arguments.pipeline
     if not pipeline.is_file():
         raise GeopppError(
             f"{pipeline} not found; run `geoppp demo` from the root of a geoppp checkout"
         )
-    region = make_demo_region(pipeline.resolve().parent.parent / DEMO_FOLDER / "demo")
-    print(f"wrote the demo region to {region.imagery.parent}")
+    _make_demo_regions(pipeline.resolve().parent.parent / DEMO_FOLDER, ("source", "target"))
     run_pipeline(pipeline, Overrides(overwrite=True))
     return 0
 

@@ -177,8 +177,19 @@ class VectorConfig(Strict):
     buffer: float = Field(0.0, ge=0, description="Buffer around features, in imagery CRS units.")
 
 
+class MaskRasterConfig(Strict):
+    """A raster whose non-zero pixels are one class (e.g. EnviroAtlas's roads, water and
+    buildings layers)."""
+
+    kind: Literal["mask"]
+    path: FilePath
+    band: int = Field(1, ge=1)
+    class_name: ClassName = Field(alias="class", description="Class of the non-zero pixels.")
+    buffer: float = Field(0.0, ge=0, description="Grow the mask by this, in imagery CRS units.")
+
+
 WeakLabelConfig = Annotated[
-    CodeRasterConfig | NlcdConfig | ProbabilityRasterConfig | VectorConfig,
+    CodeRasterConfig | NlcdConfig | ProbabilityRasterConfig | VectorConfig | MaskRasterConfig,
     Field(discriminator="kind"),
 ]
 
@@ -193,6 +204,21 @@ class GroundTruthConfig(Strict):
     )
 
 
+class LayoutConfig(Strict):
+    """A region in a known dataset layout, found from its data root (torchgeo's layouts)."""
+
+    kind: Literal["enviroatlas", "chesapeake"]
+    root: FilePath = Field(description="The data root, as given to torchgeo.")
+    split: str = Field(
+        description="e.g. `pittsburgh_pa-2010_1m-test` (EnviroAtlas) or `wv-test` (Chesapeake)."
+    )
+    weak_labels: Literal["nlcd", "prior"] = Field(
+        "nlcd",
+        description="EnviroAtlas: NLCD through the city's co-occurrence table, or the "
+        "shipped `prior` layer as it is.",
+    )
+
+
 def _builtin_scheme(value: object) -> object:
     return load_scheme(value).model_dump() if isinstance(value, str) else value
 
@@ -201,12 +227,31 @@ class RegionConfig(Strict):
     """A region: imagery, weak-label sources, optional ground truth, class scheme."""
 
     name: str = Field(min_length=1)
+    layout: LayoutConfig | None = Field(
+        None,
+        description="Find imagery, weak labels and ground truth in a dataset layout; keys "
+        "given beside it take precedence.",
+    )
     imagery: ImageryConfig
     classes: Annotated[ClassSchemeConfig, BeforeValidator(_builtin_scheme)] = Field(
         description="A built-in scheme (enviroatlas-5, chesapeake-4) or the classes inline."
     )
     weak_labels: list[WeakLabelConfig] = Field(default_factory=list)
     ground_truth: GroundTruthConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_layout(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("layout"), dict):
+            return data
+        from geoppp.landcover.layouts import expand_layout
+
+        try:
+            layout = LayoutConfig.model_validate(data["layout"], context=info.context)
+        except ValidationError:
+            return data  # the `layout` field itself reports it, at its own location
+        found = expand_layout(layout.kind, layout.root, layout.split, layout.weak_labels)
+        return {**found, **data}
 
     @model_validator(mode="after")
     def _known_classes(self) -> RegionConfig:
@@ -216,13 +261,20 @@ class RegionConfig(Strict):
             if isinstance(source, CodeRasterConfig):
                 for entry in source.table.values():
                     named |= {entry} if isinstance(entry, str) else set(entry)
-            elif isinstance(source, VectorConfig):
+            elif isinstance(source, VectorConfig | MaskRasterConfig):
                 named = {source.class_name}
             unknown = sorted(named - known)
             if unknown:
                 raise ValueError(
                     f"weak label source {source.path.name} names class(es) {unknown} that are "
                     f"not in the class scheme {sorted(known)}"
+                )
+        if self.ground_truth is not None and self.ground_truth.table is not None:
+            unknown = sorted(set(self.ground_truth.table.values()) - known)
+            if unknown:
+                raise ValueError(
+                    f"ground_truth table names class(es) {unknown} that are not in the class "
+                    f"scheme {sorted(known)}"
                 )
         return self
 
@@ -238,6 +290,11 @@ class OutputsConfig(Strict):
     probabilities: FilePath | None = Field(None, description="Optional probability GeoTIFF.")
     quicklook: FilePath | None = Field(
         None, description="Optional PNG: imagery, class map and ground truth side by side."
+    )
+    report: FilePath | None = Field(
+        None,
+        description="Optional JSON of accuracy and IoU against the region's ground truth "
+        "(a Markdown table is written beside it).",
     )
     cog: bool = Field(False, description="Write Cloud Optimized GeoTIFFs with overviews.")
     overview_resampling: Literal["nearest", "mode"] = "nearest"
@@ -350,6 +407,8 @@ def describe_errors(path: Path, model: type[BaseModel], error: ValidationError) 
             )
         elif problem["type"] == "missing":
             lines.append(f"  {location}: required field is missing")
+        elif not problem["loc"]:  # a check of the whole file: its content is no news
+            lines.append(f"  {location}: {problem['msg'].removeprefix('Value error, ')}")
         else:
             message = problem["msg"].removeprefix("Value error, ")
             lines.append(f"  {location}: {message}; found {found}")

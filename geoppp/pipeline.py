@@ -7,6 +7,8 @@ the first pixel is computed, so a bad configuration fails fast and leaves no out
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from geoppp.geo.grid import Grid
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.quicklook import codes_preview, imagery_preview, write_panels
 from geoppp.geo.raster import grid_of, require_bands
+from geoppp.landcover.evaluation import evaluate_map, value_lookup
 from geoppp.landcover.mapping import (
     Imagery,
     MapResult,
@@ -35,7 +38,8 @@ from geoppp.landcover.mapping import (
     map_imagery,
     weak_argmax_model,
 )
-from geoppp.region import classes_of, for_tile, weak_label_sources
+from geoppp.landcover.metrics import Scores
+from geoppp.region import classes_of, for_tile, rgb_bands, weak_label_sources
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,11 @@ class StepOutputs:
     class_map: OutputOptions
     probabilities: OutputOptions | None
     quicklook: OutputOptions | None
+    report: OutputOptions | None
 
     def all(self) -> list[OutputOptions]:
-        return [o for o in (self.class_map, self.probabilities, self.quicklook) if o is not None]
+        outputs = (self.class_map, self.probabilities, self.quicklook, self.report)
+        return [o for o in outputs if o is not None]
 
 
 def step_outputs(
@@ -97,7 +103,12 @@ def step_outputs(
 
     class_map = options(outputs.class_map)
     assert class_map is not None  # a required field
-    return StepOutputs(class_map, options(outputs.probabilities), options(outputs.quicklook))
+    return StepOutputs(
+        class_map,
+        options(outputs.probabilities),
+        options(outputs.quicklook),
+        options(outputs.report),
+    )
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,12 @@ def prepare(
     runs = []
     several = len(region.imagery.paths) > 1
     for step in pipeline.steps:
+        if step.outputs.report is not None and region.ground_truth is None:
+            raise ConfigError(
+                f"step {step.name} asks for a report, but region {region.name} has no "
+                "ground_truth to score against; add `ground_truth` to the region or remove "
+                "`outputs.report`"
+            )
         for path in region.imagery.paths:
             grid = grid_of(path)
             require_bands(path, region.imagery.bands, "imagery")
@@ -172,6 +189,10 @@ def run_pipeline(
             )
             reports[run.step.name].results.append(result)
             log(format_result(result))
+            if run.outputs.report is not None:
+                scores = score_map(region, run.imagery.path, result.class_map)
+                write_report(run.outputs.report.path, region, run, scores)
+                log(format_scores(region, scores))
             if run.outputs.quicklook is not None:
                 write_quicklook(run.outputs.quicklook.path, region, run.imagery.path, result)
                 log(f"  quicklook {run.outputs.quicklook.path}")
@@ -180,11 +201,8 @@ def run_pipeline(
 
 def write_quicklook(png: Path, region: RegionConfig, imagery: Path, result: MapResult) -> None:
     """Imagery, class map and (where the region has it) ground truth, side by side."""
-    names = region.imagery.band_names or []
-    bands = region.imagery.bands
-    rgb = [bands[names.index(n)] for n in ("red", "green", "blue") if n in names]
     panels = [
-        imagery_preview(imagery, rgb if len(rgb) == 3 else bands[:3]),
+        imagery_preview(imagery, rgb_bands(region)),
         codes_preview(result.class_map),
     ]
     truth = region.ground_truth
@@ -195,6 +213,69 @@ def write_quicklook(png: Path, region: RegionConfig, imagery: Path, result: MapR
             colours = {code: by_name[name] for code, name in truth.table.items()}
         panels.append(codes_preview(for_tile(truth.path, region, imagery), truth.band, colours))
     write_panels(png, panels)
+
+
+def score_map(region: RegionConfig, imagery: Path, class_map: Path) -> Scores:
+    """Accuracy and IoU of a class map of ``imagery`` against the region's ground truth."""
+    assert region.ground_truth is not None
+    truth = region.ground_truth
+    index_of_value = {item.value: i for i, item in enumerate(region.classes.classes)}
+    index_of_name = {item.name: i for i, item in enumerate(region.classes.classes)}
+    truth_index = (
+        {code: index_of_name[name] for code, name in truth.table.items()}
+        if truth.table is not None
+        else index_of_value
+    )
+    return evaluate_map(
+        class_map,
+        for_tile(truth.path, region, imagery),
+        truth.band,
+        value_lookup(index_of_value),
+        value_lookup(truth_index),
+        len(region.classes.classes),
+    )
+
+
+def write_report(path: Path, region: RegionConfig, run: PreparedRun, scores: Scores) -> None:
+    """The scores as JSON at ``path`` and as a Markdown table beside it."""
+    names = region.classes.names
+    document = {
+        "region": region.name,
+        "step": run.step.name,
+        "imagery": str(run.imagery.path),
+        "class_map": str(run.outputs.class_map.path),
+        "pixels": scores.pixels,
+        "accuracy": scores.accuracy,
+        "miou": scores.miou,
+        "iou": dict(zip(names, scores.iou, strict=True)),
+    }
+    rows = "".join(f"| {name} | {iou:.3f} |\n" for name, iou in zip(names, scores.iou, strict=True))
+    markdown = (
+        f"# {run.step.name} on {region.name}: {run.imagery.path.name}\n\n"
+        f"accuracy **{scores.accuracy:.3f}**, mIoU **{scores.miou:.3f}** over "
+        f"{scores.pixels} pixels\n\n| class | IoU |\n| --- | --- |\n{rows}"
+    )
+    write_text_atomically(path, json.dumps(document, indent=2) + "\n")
+    write_text_atomically(path.with_suffix(".md"), markdown)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def format_scores(region: RegionConfig, scores: Scores) -> str:
+    per_class = ", ".join(
+        f"{name} {iou:.3f}" for name, iou in zip(region.classes.names, scores.iou, strict=True)
+    )
+    return (
+        f"  against ground truth: accuracy {scores.accuracy:.3f}, mIoU {scores.miou:.3f} "
+        f"(IoU: {per_class})"
+    )
 
 
 def format_result(result: MapResult) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from geoppp.config import (
     CodeRasterConfig,
+    MaskRasterConfig,
     NlcdConfig,
     ProbabilityRasterConfig,
     RegionConfig,
@@ -20,6 +21,7 @@ from geoppp.landcover.weak_labels import (
     Blur,
     CodeRaster,
     CodeTable,
+    MaskBurn,
     ProbabilityRaster,
     RasterSource,
     VectorBurn,
@@ -29,6 +31,14 @@ from geoppp.landcover.weak_labels import (
 
 def classes_of(scheme: ClassSchemeConfig) -> list[ClassInfo]:
     return [ClassInfo(item.value, item.name, item.rgb) for item in scheme.classes]
+
+
+def rgb_bands(region: RegionConfig) -> list[int]:
+    """The imagery bands named red, green and blue, else the first three bands."""
+    names = region.imagery.band_names or []
+    bands = region.imagery.bands
+    rgb = [bands[names.index(name)] for name in ("red", "green", "blue") if name in names]
+    return rgb if len(rgb) == 3 else bands[:3]
 
 
 def for_tile(path: Path, region: RegionConfig, imagery: Path) -> Path:
@@ -42,6 +52,7 @@ def weak_label_sources(region: RegionConfig, grid: Grid, imagery: Path) -> WeakL
     resolution = abs(grid.transform.a)
     rasters: list[RasterSource] = []
     vectors: list[VectorBurn] = []
+    masks: list[MaskBurn] = []
     for source in region.weak_labels:
         path = for_tile(source.path, region, imagery)
         if isinstance(source, CodeRasterConfig):
@@ -70,9 +81,15 @@ def weak_label_sources(region: RegionConfig, grid: Grid, imagery: Path) -> WeakL
             bands = tuple(source.bands or range(1, len(index) + 1))
             rasters.append(ProbabilityRaster(path, bands))
         elif isinstance(source, VectorConfig):
-            vectors.append(VectorBurn(path, index[source.class_name], source.buffer))
+            # A layer shared by many imagery tiles may miss some of them; a layer of one
+            # tile, or of a one-file region, that misses it is in the wrong place.
+            required = len(region.imagery.paths) == 1 or "{tile}" in str(source.path)
+            vectors.append(VectorBurn(path, index[source.class_name], source.buffer, required))
+        elif isinstance(source, MaskRasterConfig):
+            buffer = round(source.buffer / resolution)
+            masks.append(MaskBurn(path, source.band, index[source.class_name], buffer))
     try:
-        return WeakLabelSources(grid, len(index), rasters, vectors)
+        return WeakLabelSources(grid, len(index), rasters, vectors, masks)
     except ValueError as error:
         if isinstance(error, GeopppError):
             raise

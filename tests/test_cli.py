@@ -11,13 +11,13 @@ import pytest
 import rasterio
 
 from geoppp.cli import main
-from geoppp.landcover.demo_region import DemoRegion, make_demo_region
+from geoppp.landcover.synthetic import DemoRegion, make_demo_region
 from tests.regions import demo_project, pipeline_document, write_yaml
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRegion:
-    return make_demo_region(tmp_path_factory.mktemp("demo") / "demo", size=128)
+    return make_demo_region(tmp_path_factory.mktemp("demo") / "demo", "source", 128)
 
 
 def read_pixels(path: Path) -> np.ndarray:
@@ -143,27 +143,38 @@ def test_run_reports_a_missing_input_without_a_traceback(
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_make_demo_region_is_deterministic_under_a_seed(
+def test_make_demo_region_writes_both_domains_deterministically_under_a_seed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folders = {name: tmp_path / name for name in ("a", "b", "c")}
-    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
-        code = main(
-            ["make-demo-region", "--out", str(folders[name]), "--size", "128", "--seed", seed]
-        )
-        assert code == 0
+    runs = {"a": ("both", "3"), "b": ("target", "3"), "c": ("target", "4")}
+    for name, (domain, seed) in runs.items():
+        arguments = ["--out", str(tmp_path / name), "--domain", domain, "--seed", seed]
+        assert main(["make-demo-region", *arguments, "--size", "128"]) == 0
     out = capsys.readouterr().out
-    assert f"wrote the demo region to {folders['a']}" in out
+    assert f"wrote the source demo region to {tmp_path / 'a' / 'source'}" in out
+    assert f"wrote the target demo region to {tmp_path / 'a' / 'target'}" in out
 
-    for name in ("imagery.tif", "labels.tif", "nlcd.tif", "roads.gpkg", "buildings.gpkg"):
-        assert (folders["a"] / name).is_file()
-    first, again, other = (read_pixels(folder / "imagery.tif") for folder in folders.values())
+    files = ("imagery.tif", "labels.tif", "nlcd.tif", "roads.gpkg", "buildings.gpkg", "water.gpkg")
+    for domain in ("source", "target"):
+        for name in files:
+            assert (tmp_path / "a" / domain / name).is_file()
+    assert not (tmp_path / "b" / "source").exists()
+    first, again, other = (
+        read_pixels(tmp_path / name / "target" / "imagery.tif") for name in ("a", "b", "c")
+    )
     assert first.shape == (4, 128, 128)
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
-    assert np.array_equal(
-        read_pixels(folders["a"] / "labels.tif"), read_pixels(folders["b"] / "labels.tif")
-    )
+    assert not np.array_equal(first, read_pixels(tmp_path / "a" / "source" / "imagery.tif"))
+
+
+def test_make_demo_region_refuses_a_tiny_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["make-demo-region", "--out", str(tmp_path), "--size", "16"]) == 2
+
+    assert "--size 16" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_missing_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

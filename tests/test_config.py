@@ -92,7 +92,7 @@ def test_the_shipped_demo_region_and_pipeline_are_valid() -> None:
     region = load_region(DEMO_REGION_YAML)
     pipeline = load_pipeline(DEMO_PIPELINE_YAML)
 
-    assert region.imagery.paths == [DEMO_REGION_YAML.parent.parent / "demo-data/demo/imagery.tif"]
+    assert region.imagery.paths == [DEMO_REGION_YAML.parent.parent / "demo-data/target/imagery.tif"]
     assert pipeline.region == DEMO_REGION_YAML
     assert kind_of(DEMO_REGION_YAML) is RegionConfig
     assert kind_of(DEMO_PIPELINE_YAML) is PipelineConfig

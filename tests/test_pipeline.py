@@ -27,7 +27,7 @@ from geoppp.errors import (
     RasterOpenError,
     VectorOpenError,
 )
-from geoppp.landcover.demo_region import DemoRegion, make_demo_region
+from geoppp.landcover.synthetic import DemoRegion, make_demo_region
 from geoppp.pipeline import Overrides, StepReport, check_file, prepare, run_pipeline
 from tests.rasters import UTM_17N, write_raster
 from tests.regions import demo_project, pipeline_document, region_document, write_yaml
@@ -38,8 +38,9 @@ IMPERVIOUS = 2
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRegion:
-    """A 256 m demo region, shared read-only by the tests of this module (they copy it)."""
-    return make_demo_region(tmp_path_factory.mktemp("demo") / "demo", size=SIZE)
+    """A 256 m source demo region (Pittsburgh, like the table of ``region_document``), shared
+    read-only by the tests of this module (they copy it)."""
+    return make_demo_region(tmp_path_factory.mktemp("demo") / "demo", "source", SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,8 @@ def expected_weak_argmax(demo: DemoRegion) -> tuple[np.ndarray, np.ndarray]:
     """The class map and labelled mask computed here, independently of geoppp.
 
     NLCD is reprojected onto the imagery grid (nearest) and mapped through the table of
-    ``regions/demo.yaml``; roads (buffered 4 m) and buildings are burnt in as impervious.
+    ``tests.regions.region_document``; roads (buffered 4 m) and buildings are burnt in as
+    impervious.
     """
     document = region_document()
     names = [item["name"] for item in document["classes"]["classes"]]

@@ -29,13 +29,18 @@ class VectorLayer:
     frame: Any  # geopandas.GeoDataFrame
 
     @classmethod
-    def open(cls, path: Path, grid: Grid, buffer: float = 0.0) -> VectorLayer:
+    def open(
+        cls, path: Path, grid: Grid, buffer: float = 0.0, require_overlap: bool = True
+    ) -> VectorLayer:
         """Read ``path``, reproject it to ``grid``'s CRS, and buffer by ``buffer`` CRS units.
+
+        ``require_overlap=False`` accepts a layer with no feature on this grid: one layer
+        for a region of many imagery tiles (buildings, say) may well miss some tiles.
 
         Raises:
             VectorOpenError: the file is missing or not a vector layer.
             MissingCRSError: the layer has no CRS.
-            NoOverlapError: no feature lies on the grid.
+            NoOverlapError: no feature lies on the grid (with ``require_overlap``).
         """
         if not path.exists():
             raise VectorOpenError(f"vector layer not found: {path}")
@@ -48,7 +53,7 @@ class VectorLayer:
         frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty].to_crs(grid.crs)
         if buffer > 0:
             frame = frame.set_geometry(frame.geometry.buffer(buffer))
-        if len(frame) and not frame.intersects(box(*grid.bounds)).any():
+        if require_overlap and len(frame) and not frame.intersects(box(*grid.bounds)).any():
             raise NoOverlapError(
                 f"vector layer {path} has no feature on the imagery "
                 f"(layer bounds {tuple(round(v, 1) for v in frame.total_bounds)}, imagery "

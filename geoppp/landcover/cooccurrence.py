@@ -21,6 +21,8 @@ TABLES = resources.files("geoppp.landcover") / "data" / "cooccurrence"
 NLCD_CODES = (0, 11, 12, 21, 22, 23, 24, 31, 41, 42, 43, 52, 71, 81, 82, 90, 95)
 """NLCD class codes in the order of EnviroAtlas's 0-16 NLCD indices (0: no data)."""
 UNCLASSIFIED = 0
+ENVIROATLAS_CLASSES = 11
+"""EnviroAtlas classes 0 (unclassified) to 10: the rows of a table."""
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,21 @@ def load_table(name_or_path: str | Path) -> CooccurrenceTable:
             )
         text, name = path.read_text(), path.stem
     rows = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
+    if len(rows) < 2 or rows[0][:2] != ["class", "name"]:
+        raise ValueError(
+            f"co-occurrence table {name}: expected a `class,name,<codes>` header and rows "
+            "of `<EnviroAtlas class>,<name>,<probabilities>`"
+        )
     header, body = rows[0], rows[1:]
-    if header[:2] != ["class", "name"] or not body:
-        raise ValueError(f"co-occurrence table {name}: expected a `class,name,<codes>` header")
     codes = tuple(int(code) for code in header[2:])
-    probabilities = np.zeros((max(int(row[0]) for row in body) + 1, len(codes)))
+    # Every EnviroAtlas class has a row (0 where the file gives none): a scheme may fold any.
+    probabilities = np.zeros((ENVIROATLAS_CLASSES, len(codes)))
     for row in body:
+        if len(row) != len(header) or not 0 <= int(row[0]) < ENVIROATLAS_CLASSES:
+            raise ValueError(
+                f"co-occurrence table {name}: row {row} should be an EnviroAtlas class "
+                f"0-{ENVIROATLAS_CLASSES - 1}, a name and {len(codes)} probabilities"
+            )
         probabilities[int(row[0])] = [float(value) for value in row[2:]]
     return CooccurrenceTable(name, codes, probabilities)
 

@@ -90,9 +90,23 @@ class ProbabilityRaster:
 
 @dataclass(frozen=True)
 class VectorBurn:
+    """A vector layer whose features are ``class_index``; ``required``: it must have a
+    feature on the grid (see :meth:`VectorLayer.open`)."""
+
     path: Path
     class_index: int
     buffer: float = 0.0
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class MaskBurn:
+    """A raster whose non-zero pixels are ``class_index``, grown by ``buffer`` pixels."""
+
+    path: Path
+    band: int
+    class_index: int
+    buffer: int = 0
 
 
 RasterSource = CodeRaster | ProbabilityRaster
@@ -118,9 +132,13 @@ class WeakLabelSources:
         n_classes: int,
         rasters: Sequence[RasterSource],
         vectors: Sequence[VectorBurn] = (),
+        masks: Sequence[MaskBurn] = (),
     ) -> None:
-        if not rasters and not vectors:
+        if not rasters and not vectors and not masks:
             raise ValueError("a region needs at least one weak-label source")
+        for mask in masks:
+            require_bands(mask.path, [mask.band], "weak-label mask")
+            require_overlap(mask.path, grid, "weak-label mask")
         for source in rasters:
             bands = [source.band] if isinstance(source, CodeRaster) else list(source.bands)
             require_bands(source.path, bands, "weak-label raster")
@@ -134,15 +152,20 @@ class WeakLabelSources:
         self.n_classes = n_classes
         self.rasters = list(rasters)
         self.vectors = [
-            (VectorLayer.open(vector.path, grid, vector.buffer), vector.class_index)
+            (
+                VectorLayer.open(vector.path, grid, vector.buffer, vector.required),
+                vector.class_index,
+            )
             for vector in vectors
         ]
+        self.masks = list(masks)
 
     @contextmanager
     def opened(self) -> Iterator[WindowReader]:
         """Open the raster sources once and yield a per-window reader (one thread at a time)."""
         with ExitStack() as stack:
             datasets = [stack.enter_context(open_raster(source.path)) for source in self.rasters]
+            mask_datasets = [stack.enter_context(open_raster(mask.path)) for mask in self.masks]
 
             def read(window: PixelWindow, pad_to: tuple[int, int]) -> WeakLabels:
                 pairs = [
@@ -165,6 +188,11 @@ class WeakLabelSources:
                     burnt = layer.rasterize(window, pad_to)
                     total[:, burnt] = 0.0
                     total[class_index, burnt] = 1.0
+                    labelled |= burnt
+                for mask, dataset in zip(self.masks, mask_datasets, strict=True):
+                    burnt = self._read_mask(mask, dataset, window, pad_to)
+                    total[:, burnt] = 0.0
+                    total[mask.class_index, burnt] = 1.0
                     labelled |= burnt
                 return WeakLabels(total, labelled)
 
@@ -196,7 +224,30 @@ class WeakLabelSources:
             dataset, self.grid, window, AlignedSource(source.path, source.bands, "bilinear"), pad_to
         )
         probabilities = aligned.values.astype(np.float32)
-        return probabilities, aligned.valid & (probabilities.sum(axis=0) > 0)
+        # Priors are often stored scaled (e.g. uint8, 255 = certain): normalise each pixel.
+        total = probabilities.sum(axis=0)
+        np.divide(probabilities, total, out=probabilities, where=total > 0)
+        return probabilities, aligned.valid & (total > 0)
+
+    def _read_mask(
+        self, mask: MaskBurn, dataset: object, window: PixelWindow, pad_to: tuple[int, int]
+    ) -> np.ndarray:
+        context = self._expand(window, mask.buffer)
+        aligned = read_aligned(
+            dataset,
+            self.grid,
+            context,
+            AlignedSource(mask.path, (mask.band,), "nearest"),
+            (context.height, context.width),
+        )
+        burnt = aligned.valid & (aligned.values[0] != 0)
+        if mask.buffer > 0:
+            disk = np.hypot(
+                *np.mgrid[-mask.buffer : mask.buffer + 1, -mask.buffer : mask.buffer + 1]
+            )
+            burnt = ndimage.binary_dilation(burnt, structure=disk <= mask.buffer)
+        rows, cols = window.relative_to(context)
+        return pad_to_shape(burnt[rows, cols], pad_to, False)
 
     def _expand(self, window: PixelWindow, radius: int) -> PixelWindow:
         """``window`` grown by ``radius`` pixels on each side, within the grid."""

@@ -132,7 +132,18 @@ def test_probability_bands_are_read_in_the_order_given(tmp_path: Path, grid: Gri
 
     labels = read_all(WeakLabelSources(grid, 2, [ProbabilityRaster(path, (3, 1))]))
 
-    np.testing.assert_allclose(labels.probabilities[:, 5, 5], [0.6, 0.1])
+    # Bands 3 and 1, in that order, normalised to sum to one per pixel.
+    np.testing.assert_allclose(labels.probabilities[:, 5, 5], [0.6 / 0.7, 0.1 / 0.7], rtol=1e-6)
+
+
+def test_scaled_priors_are_normalised(tmp_path: Path, grid: Grid) -> None:
+    """An EnviroAtlas-style uint8 prior (255 = certain) reads as probabilities."""
+    bands = np.stack([np.full((SIZE, SIZE), value, np.uint8) for value in (51, 204)])
+    path = write_raster(tmp_path / "p.tif", bands, UTM_17N)
+
+    labels = read_all(WeakLabelSources(grid, 2, [ProbabilityRaster(path, (1, 2))]))
+
+    np.testing.assert_allclose(labels.probabilities[:, 5, 5], [0.2, 0.8], rtol=1e-6)
 
 
 def test_the_probability_bands_must_match_the_classes(tmp_path: Path, grid: Grid) -> None:

@@ -54,8 +54,9 @@ class Domain:
         tree_height: typical canopy height, metres; it sets the length of tree shadows.
         street_tree_density: chance of a street tree every 12 m on each side of a street.
         barren_fraction: share of fields and yards that are bare soil or gravel, not grass.
-        curviness: how much streams wind (radians of heading per √100 m); rural roads wind a
-            third as much. Hilly land winds, a canal grid does not.
+        curviness: spread of a stream's heading about its general direction, radians (over
+            about 100 m); the arterial roads wind a third as much. Hilly land winds, a canal
+            grid does not.
         stream_width: width of the stream or canal, metres.
         ponds_per_km2: mean number of ponds and lakes per square kilometre.
         pool_rate: chance that a house has a swimming pool in its back yard.
