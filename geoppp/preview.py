@@ -86,7 +86,7 @@ def write_region_preview(
     legend.append(Patch(facecolor="white", edgecolor="black", label="nodata / unlabelled"))
     figure.legend(handles=legend, loc="lower center", ncol=len(legend), frameon=False)
     figure.suptitle(f"{region.name}: {imagery.name}")
-    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    figure.tight_layout(rect=(0, 0.07, 1, 0.95))
     temporary = out.with_name(f".{out.name}.partial-{os.getpid()}.png")
     try:
         figure.savefig(temporary, dpi=100)
