@@ -15,7 +15,7 @@ from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.warp import reproject
 
-import geoppp.pipeline
+import geoppp.steps.mapping
 from geoppp.config import load_pipeline, load_region
 from geoppp.errors import (
     BandError,
@@ -28,7 +28,8 @@ from geoppp.errors import (
     VectorOpenError,
 )
 from geoppp.landcover.synthetic import DemoRegion, make_demo_region
-from geoppp.pipeline import Overrides, StepReport, check_file, prepare, run_pipeline
+from geoppp.pipeline import Overrides, StepReport, check_file, run_pipeline
+from geoppp.steps.mapping import prepare
 from tests.rasters import UTM_17N, write_raster
 from tests.regions import demo_project, pipeline_document, region_document, write_yaml
 
@@ -415,7 +416,7 @@ def test_a_failure_while_mapping_leaves_no_output(
             raise RuntimeError("the model fell over")
         return geoppp.landcover.mapping.weak_argmax_model(arrays, valid)
 
-    monkeypatch.setattr(geoppp.pipeline, "weak_argmax_model", failing_model)
+    monkeypatch.setattr(geoppp.steps.mapping, "weak_argmax_model", failing_model)
 
     with pytest.raises(RuntimeError, match="fell over"):
         run_pipeline(pipeline, Overrides(workers=1), log=quiet)
@@ -429,7 +430,7 @@ def test_prepare_checks_every_file_before_anything_runs(tmp_path: Path, demo: De
     pipeline = load_pipeline(pipeline_path)
     region = load_region(pipeline.region)
 
-    (run,) = prepare(pipeline, region, Overrides())
+    (run,) = prepare(list(pipeline.steps), region, overwrite=False)
 
     assert run.imagery.path == tmp_path / "demo" / "imagery.tif"
     assert run.imagery.bands == (1, 2, 3, 4)
@@ -437,7 +438,7 @@ def test_prepare_checks_every_file_before_anything_runs(tmp_path: Path, demo: De
     assert run.outputs.class_map.overwrite is False
     assert (run.grid.width, run.grid.height) == (SIZE, SIZE)
     assert (
-        prepare(pipeline, region, Overrides(overwrite=True))[0].outputs.class_map.overwrite is True
+        prepare(list(pipeline.steps), region, overwrite=True)[0].outputs.class_map.overwrite is True
     )
     assert list((tmp_path / "out").iterdir()) == []
 

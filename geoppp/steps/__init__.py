@@ -1,0 +1,1 @@
+"""What each kind of pipeline step does; `geoppp.pipeline` runs them in order."""

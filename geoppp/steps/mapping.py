@@ -1,0 +1,193 @@
+"""Mapping steps: check every input and output first, then map each imagery file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from geoppp.config import ExecutionConfig, OutputsConfig, RegionConfig, WeakArgmaxStep
+from geoppp.errors import ConfigError
+from geoppp.geo.grid import Grid
+from geoppp.geo.output import OutputOptions, check_writable
+from geoppp.geo.quicklook import codes_preview, imagery_preview, write_panels
+from geoppp.geo.raster import grid_of, require_bands
+from geoppp.landcover.mapping import (
+    Imagery,
+    MapResult,
+    Scheduling,
+    map_imagery,
+    weak_argmax_model,
+)
+from geoppp.landcover.weak_labels import WeakLabelSources
+from geoppp.region import classes_of, for_tile, rgb_bands, weak_label_sources
+from geoppp.steps.report import format_scores, score_map, write_report
+
+MappingStep = WeakArgmaxStep
+
+
+@dataclass(frozen=True)
+class StepOutputs:
+    """Where one step writes for one imagery file."""
+
+    class_map: OutputOptions
+    probabilities: OutputOptions | None
+    quicklook: OutputOptions | None
+    report: OutputOptions | None
+
+    def all(self) -> list[OutputOptions]:
+        outputs = (self.class_map, self.probabilities, self.quicklook, self.report)
+        return [o for o in outputs if o is not None]
+
+
+def step_outputs(
+    outputs: OutputsConfig, imagery: Path, several: bool, overwrite: bool
+) -> StepOutputs:
+    """The outputs of a step for one imagery file, `{imagery}` replaced by its name."""
+
+    def options(path: Path | None) -> OutputOptions | None:
+        if path is None:
+            return None
+        if several and "{imagery}" not in path.name:
+            raise ConfigError(
+                f"output {path} would be written once per imagery file; put `{{imagery}}` in "
+                "its name (it is replaced by each imagery file's name)"
+            )
+        return OutputOptions(
+            Path(str(path).replace("{imagery}", imagery.stem)),
+            overwrite=outputs.overwrite or overwrite,
+            cog=outputs.cog,
+            overview_resampling=outputs.overview_resampling,
+        )
+
+    class_map = options(outputs.class_map)
+    assert class_map is not None  # a required field
+    return StepOutputs(
+        class_map,
+        options(outputs.probabilities),
+        options(outputs.quicklook),
+        options(outputs.report),
+    )
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """One step on one imagery file, checked and ready to run."""
+
+    step: MappingStep
+    imagery: Imagery
+    grid: Grid
+    outputs: StepOutputs
+    weak_labels: WeakLabelSources
+
+
+def prepare(steps: list[MappingStep], region: RegionConfig, overwrite: bool) -> list[PreparedRun]:
+    """Check every input and output of every mapping step; raise the first problem found."""
+    runs = []
+    sources: dict[Path, WeakLabelSources] = {}
+    several = len(region.imagery.paths) > 1
+    for step in steps:
+        if step.outputs.report is not None and region.ground_truth is None:
+            raise ConfigError(
+                f"step {step.name} asks for a report, but region {region.name} has no "
+                "ground_truth to score against; add `ground_truth` to the region or remove "
+                "`outputs.report`"
+            )
+        for path in region.imagery.paths:
+            grid = grid_of(path)
+            require_bands(path, region.imagery.bands, "imagery")
+            outputs = step_outputs(step.outputs, path, several, overwrite)
+            for options in outputs.all():
+                check_writable(options)
+            imagery = Imagery(path, tuple(region.imagery.bands), region.imagery.nodata)
+            if path not in sources:  # opening them checks them: a bad one fails before any map
+                sources[path] = weak_label_sources(region, grid, path)
+            runs.append(PreparedRun(step, imagery, grid, outputs, sources[path]))
+    paths = [str(options.path) for run in runs for options in run.outputs.all()]
+    repeated = sorted({p for p in paths if paths.count(p) > 1})
+    if repeated:
+        names = ", ".join(step.name for step in steps)
+        raise ConfigError(f"steps {names} write {repeated} more than once")
+    return runs
+
+
+def run_mapping(
+    run: PreparedRun,
+    region: RegionConfig,
+    execution: ExecutionConfig,
+    log: Callable[[str], None],
+) -> MapResult:
+    """Map one imagery file with one step, then score it and draw its quicklook if asked."""
+    log(f"step {run.step.name}: {run.imagery.path.name} → {run.outputs.class_map.path}")
+    result = map_imagery(
+        run.imagery,
+        run.grid,
+        run.weak_labels,
+        weak_argmax_model,
+        classes_of(region.classes),
+        run.outputs.class_map,
+        run.outputs.probabilities,
+        Scheduling(
+            run.step.tile_size,
+            run.step.halo,
+            execution.batch_size,
+            execution.workers,
+            execution.progress,
+            execution.stripe_width,
+        ),
+        nodata=region.classes.nodata,
+    )
+    log(format_result(result))
+    if run.outputs.report is not None:
+        scores = score_map(region, run.imagery.path, result.class_map)
+        write_report(
+            run.outputs.report.path,
+            region,
+            run.step.name,
+            run.imagery.path,
+            result.class_map,
+            scores,
+        )
+        log(format_scores(region, scores))
+    if run.outputs.quicklook is not None:
+        write_quicklook(run.outputs.quicklook.path, region, run.imagery.path, result)
+        log(f"  quicklook {run.outputs.quicklook.path}")
+    return result
+
+
+def write_quicklook(png: Path, region: RegionConfig, imagery: Path, result: MapResult) -> None:
+    """Imagery, class map and (where the region has it) ground truth, side by side."""
+    panels = [
+        imagery_preview(imagery, rgb_bands(region)),
+        codes_preview(result.class_map),
+    ]
+    truth = region.ground_truth
+    if truth is not None:
+        colours = {item.value: item.rgb for item in region.classes.classes}
+        by_name = {item.name: item.rgb for item in region.classes.classes}
+        if truth.table is not None:
+            colours = {code: by_name[name] for code, name in truth.table.items()}
+        panels.append(codes_preview(for_tile(truth.path, region, imagery), truth.band, colours))
+    write_panels(png, panels)
+
+
+def format_result(result: MapResult) -> str:
+    """A short report: speed, tiles, and the area of each class."""
+    stats = result.stats
+    lines = [
+        f"  wrote {result.class_map}"
+        + (f" and {result.probabilities}" if result.probabilities else ""),
+        f"  {result.megapixels:.1f} Mpx in {result.seconds:.1f} s "
+        f"({result.megapixels / max(result.seconds, 1e-9):.1f} Mpx/s); {stats.tiles} tiles, "
+        f"{stats.tiles_skipped} skipped as nodata"
+        + (
+            f", {stats.tiles_recomputed} predicted again at stripe borders"
+            if stats.tiles_recomputed
+            else ""
+        ),
+    ]
+    total = sum(result.class_pixels.values()) or 1
+    for name, pixels in result.class_pixels.items():
+        hectares = pixels * result.pixel_area / 1e4
+        lines.append(f"    {name:<24} {100 * pixels / total:5.1f} %  {hectares:10.2f} ha")
+    return "\n".join(lines)

@@ -1,0 +1,77 @@
+"""Scoring a class map against the region's ground truth, and writing the report."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from geoppp.config import RegionConfig
+from geoppp.landcover.evaluation import evaluate_map, value_lookup
+from geoppp.landcover.metrics import Scores
+from geoppp.region import for_tile
+
+
+def score_map(region: RegionConfig, imagery: Path, class_map: Path) -> Scores:
+    """Accuracy and IoU of a class map of ``imagery`` against the region's ground truth."""
+    assert region.ground_truth is not None
+    truth = region.ground_truth
+    index_of_value = {item.value: i for i, item in enumerate(region.classes.classes)}
+    index_of_name = {item.name: i for i, item in enumerate(region.classes.classes)}
+    truth_index = (
+        {code: index_of_name[name] for code, name in truth.table.items()}
+        if truth.table is not None
+        else index_of_value
+    )
+    return evaluate_map(
+        class_map,
+        for_tile(truth.path, region, imagery),
+        truth.band,
+        value_lookup(index_of_value),
+        value_lookup(truth_index),
+        len(region.classes.classes),
+    )
+
+
+def write_report(
+    path: Path, region: RegionConfig, step: str, imagery: Path, class_map: Path, scores: Scores
+) -> None:
+    """The scores as JSON at ``path`` and as a Markdown table beside it."""
+    names = region.classes.names
+    document = {
+        "region": region.name,
+        "step": step,
+        "imagery": str(imagery),
+        "class_map": str(class_map),
+        "pixels": scores.pixels,
+        "accuracy": scores.accuracy,
+        "miou": scores.miou,
+        "iou": dict(zip(names, scores.iou, strict=True)),
+    }
+    rows = "".join(f"| {name} | {iou:.3f} |\n" for name, iou in zip(names, scores.iou, strict=True))
+    markdown = (
+        f"# {step} on {region.name}: {imagery.name}\n\n"
+        f"accuracy **{scores.accuracy:.3f}**, mIoU **{scores.miou:.3f}** over "
+        f"{scores.pixels} pixels\n\n| class | IoU |\n| --- | --- |\n{rows}"
+    )
+    write_text_atomically(path, json.dumps(document, indent=2) + "\n")
+    write_text_atomically(path.with_suffix(".md"), markdown)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def format_scores(region: RegionConfig, scores: Scores) -> str:
+    per_class = ", ".join(
+        f"{name} {iou:.3f}" for name, iou in zip(region.classes.names, scores.iou, strict=True)
+    )
+    return (
+        f"  against ground truth: accuracy {scores.accuracy:.3f}, mIoU {scores.miou:.3f} "
+        f"(IoU: {per_class})"
+    )
