@@ -56,6 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--max-size", type=int, default=768, help="preview pixels a side")
     show.set_defaults(handler=_show)
 
+    draw = commands.add_parser(
+        "sample", help="draw unconditional samples from a prior and write a PNG grid"
+    )
+    draw.add_argument("checkpoint", type=Path, help="prior checkpoint (.safetensors)")
+    draw.add_argument("-n", type=int, default=16, help="number of samples")
+    draw.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG file")
+    draw.add_argument("--seed", type=int, default=0)
+    draw.add_argument(
+        "--steps", type=int, default=250, help="ancestral steps, evenly spaced (T for all)"
+    )
+    draw.set_defaults(handler=_sample)
+
     demo_region = commands.add_parser(
         "make-demo-region",
         help="write synthetic demo regions (GeoTIFFs and GeoPackages): a green, forested "
@@ -116,6 +128,16 @@ def _show(arguments: argparse.Namespace) -> int:
     out = arguments.out or Path(f"{arguments.region.stem}-preview.png")
     write_region_preview(arguments.region, out, arguments.imagery, arguments.max_size)
     print(f"wrote {out}")
+    return 0
+
+
+def _sample(arguments: argparse.Namespace) -> int:
+    from geoppp.steps.training import sample_checkpoint
+
+    sample_checkpoint(
+        arguments.checkpoint, arguments.n, arguments.out, arguments.seed, arguments.steps
+    )
+    print(f"wrote {arguments.n} samples to {arguments.out}")
     return 0
 
 

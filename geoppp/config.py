@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from geoppp.diffusion.training import TrainingConfig
 from geoppp.errors import ConfigError
 from geoppp.landcover.cooccurrence import builtin_tables
 from geoppp.landcover.schemes import ClassSchemeConfig, load_scheme
@@ -311,7 +312,54 @@ class WeakArgmaxStep(Strict):
     outputs: OutputsConfig
 
 
-StepConfig = Annotated[WeakArgmaxStep, Field(discriminator="kind")]
+class PatchesConfig(Strict):
+    """Training patches of a prior, cut from the region's imagery and ground truth."""
+
+    mode: Literal["joint", "labels"] = Field(
+        "joint",
+        description="`joint`: normalised image bands plus one-hot labels; `labels`: labels "
+        "only (the paper's released code).",
+    )
+    gsd: float = Field(4.0, gt=0, description="Ground sampling distance of a patch pixel, m.")
+    size: int = Field(64, ge=8, description="Patch pixels a side.")
+    max_invalid: float = Field(
+        0.05, ge=0, le=1, description="Skip patches with more nodata or unlabelled pixels."
+    )
+
+
+class PriorOutputsConfig(Strict):
+    """Where a prior-training step writes."""
+
+    checkpoint: FilePath = Field(description="The prior: one safetensors file.")
+    samples: FilePath | None = Field(
+        None, description="Optional PNG grid of unconditional samples after training."
+    )
+    sample_steps: int | None = Field(
+        250,
+        ge=1,
+        description="Ancestral steps for those samples (evenly spaced; null: all T).",
+    )
+
+
+class TrainPriorStep(Strict):
+    """Train a DDPM prior on patches of the region (which needs ground truth)."""
+
+    kind: Literal["train_prior"]
+    name: str = Field(min_length=1)
+    patches: PatchesConfig = PatchesConfig()
+    denoiser: dict[str, Any] = Field(
+        default_factory=dict,
+        description="U-Net size (geoppp.diffusion.DenoiserConfig without in_channels and "
+        "sample_size, which the patches set): base_channels, channel_multipliers, "
+        "layers_per_block, attention_resolutions, dropout.",
+    )
+    schedule: Literal["linear", "cosine"] = Field("linear", description="Noise schedule.")
+    timesteps: int = Field(1000, ge=2, description="T.")
+    training: TrainingConfig
+    outputs: PriorOutputsConfig
+
+
+StepConfig = Annotated[WeakArgmaxStep | TrainPriorStep, Field(discriminator="kind")]
 
 
 class ExecutionConfig(Strict):

@@ -39,3 +39,11 @@ class TilingError(GeopppError, ValueError):
 
 class OutputError(GeopppError, OSError):
     """An output cannot be written where it was asked for."""
+
+
+class CheckpointError(GeopppError, ValueError):
+    """A model checkpoint is missing, unreadable, or made for other data than asked for."""
+
+
+class TrainingError(GeopppError, ValueError):
+    """Training cannot start or go on: the device asked for is missing, or bad batches."""

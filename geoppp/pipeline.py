@@ -16,14 +16,19 @@ import rasterio
 from geoppp.config import (
     ExecutionConfig,
     PipelineConfig,
+    RegionConfig,
+    TrainPriorStep,
+    WeakArgmaxStep,
     kind_of,
     load_pipeline,
     load_region,
 )
+from geoppp.diffusion.training import TrainingResult
 from geoppp.geo.raster import grid_of, require_bands
 from geoppp.landcover.mapping import MapResult
 from geoppp.region import weak_label_sources
-from geoppp.steps.mapping import prepare, run_mapping
+from geoppp.steps.mapping import PreparedRun, prepare, run_mapping
+from geoppp.steps.training import PreparedTraining, prepare_training, run_training
 
 
 @dataclass(frozen=True)
@@ -46,13 +51,35 @@ class Overrides:
 
 @dataclass
 class StepReport:
+    """What a step did: the maps it made, or the prior it trained."""
+
     name: str
     kind: str
     results: list[MapResult] = field(default_factory=list)
+    training: TrainingResult | None = None
+
+
+PreparedStep = PreparedRun | PreparedTraining
 
 
 def pipeline_name(pipeline: PipelineConfig) -> str:
     return ", ".join(step.name for step in pipeline.steps)
+
+
+def prepare_steps(
+    pipeline: PipelineConfig, region: RegionConfig, overwrite: bool
+) -> list[PreparedStep]:
+    """Check every step (inputs, outputs, configuration) before any of them runs."""
+    mapping = prepare(
+        [step for step in pipeline.steps if isinstance(step, WeakArgmaxStep)], region, overwrite
+    )
+    prepared: list[PreparedStep] = []
+    for step in pipeline.steps:
+        if isinstance(step, TrainPriorStep):
+            prepared.append(prepare_training(step, region, overwrite))
+        else:
+            prepared.extend(run for run in mapping if run.step is step)
+    return prepared
 
 
 def run_pipeline(
@@ -65,9 +92,14 @@ def run_pipeline(
     reports = {step.name: StepReport(step.name, step.kind) for step in pipeline.steps}
     # GDAL sizes its block cache once, at the first read, and rasterio takes bytes here.
     with rasterio.Env(GDAL_CACHEMAX=execution.gdal_cache_mb * 2**20):
-        runs = prepare(list(pipeline.steps), region, overrides.overwrite)
-        for run in runs:
-            reports[run.step.name].results.append(run_mapping(run, region, execution, log))
+        for prepared in prepare_steps(pipeline, region, overrides.overwrite):
+            if isinstance(prepared, PreparedTraining):
+                reports[prepared.step.name].training = run_training(
+                    prepared, execution.progress, log
+                )
+            else:
+                result = run_mapping(prepared, region, execution, log)
+                reports[prepared.step.name].results.append(result)
     return list(reports.values())
 
 
@@ -80,7 +112,7 @@ def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:
     if kind_of(path) is PipelineConfig:
         pipeline = load_pipeline(path)
         region = load_region(pipeline.region)
-        prepare(list(pipeline.steps), region, overrides.overwrite)
+        prepare_steps(pipeline, region, overrides.overwrite)
         return [
             f"{path}: pipeline with {len(pipeline.steps)} step(s) "
             f"({pipeline_name(pipeline)}) on region {region.name!r}: inputs and outputs OK"

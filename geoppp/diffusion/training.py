@@ -1,0 +1,338 @@
+"""The generic DDPM training loop: ε-prediction with the plain MSE loss (Ho et al.).
+
+Each step draws a batch x_0 from a :class:`~geoppp.diffusion.patches.PatchSource`,
+``t ~ U{0, …, T-1}`` and ``ε ~ N(0, I)``, and takes an Adam step on
+``‖ε - ε_θ(√ᾱ_t x_0 + √(1 - ᾱ_t) ε, t)‖²``; the EMA of the weights is what gets saved.
+
+Randomness, all seeded from ``TrainingConfig.seed``: torch's global RNG (weight
+initialisation, dropout), a CPU ``data`` generator (the patch source and t) and a ``noise``
+generator on the training device (ε). Training runs inside ``torch.random.fork_rng``, so the
+caller's global RNG is left as it was.
+
+Resuming: every ``checkpoint_every`` steps and at the end, the checkpoint (EMA weights, see
+:mod:`~geoppp.diffusion.checkpoint`) is written and then, beside it, the resume state
+``<name>.state.pt`` (raw weights, Adam state, EMA state, the three RNG states, the loss
+history). Resuming reads only the resume state, so a run stopped after step k and resumed
+reaches exactly the weights of an uninterrupted run (bit for bit on CPU; on CUDA as far as
+its kernels are deterministic).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from geoppp.diffusion.checkpoint import save_checkpoint, write_atomically
+from geoppp.diffusion.denoiser import Denoiser, DenoiserConfig, build_denoiser
+from geoppp.diffusion.ema import ExponentialMovingAverage
+from geoppp.diffusion.normalisation import ChannelNormalisation
+from geoppp.diffusion.patches import PatchSampler, PatchSource, as_patch_source
+from geoppp.diffusion.schedule import NoiseSchedule
+from geoppp.errors import CheckpointError, TrainingError
+
+RESUME_FORMAT_VERSION = 1
+# Settings that change the trajectory: a resumed run must use the same ones.
+_TRAJECTORY_FIELDS = ("batch_size", "lr", "ema_decay", "ema_warmup", "grad_clip_norm", "seed")
+
+
+class TrainingConfig(BaseModel):
+    """How to train. Frozen; refuses unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(ge=1, description="Total optimiser steps (a resumed run counts on).")
+    batch_size: int = Field(8, ge=1, description="Patches per step.")
+    lr: float = Field(1e-4, gt=0, description="Adam learning rate.")
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the weights' EMA.")
+    ema_warmup: bool = Field(True, description="Use min(decay, (1+n)/(10+n)) early on.")
+    grad_clip_norm: float | None = Field(
+        1.0, gt=0, description="Clip the gradient's global norm to this (as DDPM); None: off."
+    )
+    seed: int = Field(0, ge=0, description="Seeds every random choice of the run.")
+    checkpoint_every: int = Field(
+        1000, ge=0, description="Write checkpoint and resume state every N steps (0: at the end)."
+    )
+    log_every: int = Field(100, ge=1, description="Steps per entry of the loss history.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when torch sees a GPU, else CPU."
+    )
+    bf16_autocast: bool = Field(
+        False, description="Run the denoiser under bfloat16 autocast (CUDA only)."
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingResult:
+    """What a call of :func:`train` did."""
+
+    step: int
+    """The step training stopped at (``config.steps``)."""
+    loss_history: list[tuple[int, float]]
+    """``(step, mean loss over the steps since the previous entry)``, from step 1 on
+    (including the steps before a resume); an entry every ``log_every`` steps and at the end."""
+    model: Denoiser
+    """The EMA weights, in eval mode, on the training device."""
+    checkpoint_path: Path | None
+    resumed_from: int
+    """The step this call started from (0 for a fresh run)."""
+    seconds: float
+    """Wall time of the steps this call ran (model building and checkpoints excluded)."""
+
+
+def resume_state_path(checkpoint_path: str | os.PathLike[str]) -> Path:
+    """Where training keeps the resume state of ``checkpoint_path``: ``<name>.state.pt``."""
+    path = Path(checkpoint_path)
+    stem = path.name.removesuffix(".safetensors")
+    return path.with_name(f"{stem}.state.pt")
+
+
+def resolve_device(device: Literal["auto", "cpu", "cuda"]) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(
+            "device 'cuda' was asked for but torch sees no CUDA GPU; use device 'auto' or 'cpu'"
+        )
+    return torch.device(device)
+
+
+def train(
+    denoiser_config: DenoiserConfig,
+    schedule: NoiseSchedule,
+    patches: PatchSampler,
+    config: TrainingConfig,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    layout: dict[str, Any] | None = None,
+    normalisation: ChannelNormalisation | None = None,
+    progress: bool = True,
+    resume: bool = True,
+) -> TrainingResult:
+    """Train a denoiser from scratch, or resume the run that wrote ``checkpoint_path``.
+
+    Args:
+        denoiser_config: the U-Net to train.
+        schedule: the noise schedule (T and the βs).
+        patches: gives (B, C, H, W) float32 batches with C = ``in_channels`` and
+            H = W = ``sample_size``, normalised as ``normalisation`` says.
+        config: steps, batch size, optimiser, EMA, seed, device.
+        checkpoint_path: the ``.safetensors`` file to write (and its resume state beside
+            it); None trains without writing anything.
+        layout: the channel layout stored in the checkpoint (free-form, JSON-able).
+        normalisation: stored in the checkpoint.
+        progress: show a tqdm bar with the latest mean loss.
+        resume: continue from the resume state beside ``checkpoint_path`` if there is one;
+            False starts afresh and overwrites.
+
+    Raises:
+        CheckpointError: the checkpoint exists without a resume state, or the resume state is
+            from another model, schedule or trajectory setting.
+        TrainingError: the device is missing or the patch source gives bad batches.
+    """
+    source = as_patch_source(patches)
+    device = resolve_device(config.device)
+    path = Path(checkpoint_path) if checkpoint_path is not None else None
+    saved = _load_resume_state(path, denoiser_config, schedule, config, device) if resume else None
+    if config.bf16_autocast and device.type != "cuda":
+        warnings.warn("bf16_autocast applies on CUDA only; training in float32", stacklevel=2)
+
+    rng_devices = []
+    if device.type == "cuda":
+        rng_devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=rng_devices):
+        torch.manual_seed(config.seed)
+        model = build_denoiser(denoiser_config, device)
+        ema = ExponentialMovingAverage(model, config.ema_decay, config.ema_warmup)
+        # fused: one kernel for all parameters (5x faster than the per-tensor loop on CPU).
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+        data_generator = torch.Generator().manual_seed(config.seed)
+        noise_generator = torch.Generator(device).manual_seed(config.seed + 1)
+        run = _Run(step=0, history=[], window_sum=0.0, window_count=0)
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            ema.load_state_dict(saved["ema"])
+            torch.set_rng_state(saved["rng"]["torch"])
+            if device.type == "cuda":
+                torch.cuda.set_rng_state(saved["rng"]["cuda"], device)
+            data_generator.set_state(saved["rng"]["data"])
+            noise_generator.set_state(saved["rng"]["noise"])
+            run = _Run(
+                step=int(saved["step"]),
+                history=[(int(s), float(v)) for s, v in saved["loss_history"]],
+                window_sum=float(saved["loss_window"][0]),
+                window_count=int(saved["loss_window"][1]),
+            )
+        resumed_from = run.step
+
+        def save() -> None:
+            if path is None:
+                return
+            ema_model = cast(Denoiser, ema.module)
+            save_checkpoint(path, ema_model, schedule, layout or {}, normalisation, run.step)
+            state = {
+                "format_version": RESUME_FORMAT_VERSION,
+                "step": run.step,
+                "device_type": device.type,
+                "denoiser_config": denoiser_config.model_dump(mode="json"),
+                "schedule": schedule.to_config(),
+                "training": config.model_dump(mode="json"),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "ema": ema.state_dict(),
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "data": data_generator.get_state(),
+                    "noise": noise_generator.get_state(),
+                },
+                "loss_history": run.history,
+                "loss_window": (run.window_sum, run.window_count),
+            }
+            write_atomically(resume_state_path(path), lambda tmp: torch.save(state, tmp))
+
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if config.bf16_autocast and device.type == "cuda"
+            else nullcontext()
+        )
+        model.train()
+        window_sum = torch.tensor(run.window_sum, dtype=torch.float32, device=device)
+        started = time.perf_counter()
+        bar = tqdm(
+            total=config.steps,
+            initial=run.step,
+            disable=not progress,
+            desc="training prior",
+            unit="step",
+            dynamic_ncols=True,
+        )
+        with bar:
+            while run.step < config.steps:
+                x0 = _checked_batch(source, config.batch_size, data_generator, denoiser_config)
+                t = torch.randint(
+                    schedule.num_timesteps, (config.batch_size,), generator=data_generator
+                )
+                x0 = x0.to(device, non_blocking=True)
+                noise = torch.randn(x0.shape, generator=noise_generator, device=device)
+                xt = schedule.add_noise(x0, t, noise)
+                with autocast:
+                    predicted = model(xt, t.to(device, non_blocking=True))
+                loss = F.mse_loss(predicted.float(), noise)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
+                optimizer.step()
+                ema.update(model)
+                run.step += 1
+                # Accumulated on the device: the host reads it only when logging or saving.
+                window_sum += loss.detach()
+                run.window_count += 1
+                bar.update(1)
+                if run.step % config.log_every == 0 or run.step == config.steps:
+                    run.history.append((run.step, float(window_sum) / run.window_count))
+                    window_sum.zero_()
+                    run.window_count = 0
+                    bar.set_postfix(loss=f"{run.history[-1][1]:.4f}")
+                at_checkpoint = config.checkpoint_every and run.step % config.checkpoint_every == 0
+                if at_checkpoint or run.step == config.steps:
+                    run.window_sum = float(window_sum)
+                    save()
+        seconds = time.perf_counter() - started
+
+    ema_model = cast(Denoiser, ema.module)
+    ema_model.eval()
+    return TrainingResult(run.step, list(run.history), ema_model, path, resumed_from, seconds)
+
+
+@dataclass
+class _Run:
+    step: int
+    history: list[tuple[int, float]]
+    window_sum: float
+    window_count: int
+
+
+def _checked_batch(
+    source: PatchSource, batch_size: int, generator: torch.Generator, config: DenoiserConfig
+) -> Tensor:
+    batch = source.sample(batch_size, generator)
+    expected = (batch_size, config.in_channels, config.sample_size, config.sample_size)
+    if not isinstance(batch, Tensor) or tuple(batch.shape) != expected:
+        found = tuple(batch.shape) if isinstance(batch, Tensor) else type(batch).__name__
+        raise TrainingError(
+            f"the patch source gave a batch of shape {found} but training needs "
+            f"(batch_size, in_channels, sample_size, sample_size) = {expected}"
+        )
+    if batch.dtype != torch.float32:
+        raise TrainingError(f"the patch source gave {batch.dtype} patches; it must give float32")
+    if not bool(torch.isfinite(batch).all()):
+        raise TrainingError(
+            "the patch source gave NaN or infinite values; mask nodata and check the "
+            "normalisation before training"
+        )
+    return batch
+
+
+def _load_resume_state(
+    path: Path | None,
+    denoiser_config: DenoiserConfig,
+    schedule: NoiseSchedule,
+    config: TrainingConfig,
+    device: torch.device,
+) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    state_path = resume_state_path(path)
+    if not state_path.is_file():
+        if path.exists():
+            raise CheckpointError(
+                f"checkpoint {path} exists but its resume state {state_path} does not, so "
+                "training cannot continue it; train with resume off to start afresh and "
+                "overwrite it, or write to another checkpoint path"
+            )
+        return None
+    try:
+        state: dict[str, Any] = torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for a damaged pickle
+        raise CheckpointError(
+            f"resume state {state_path} is unreadable ({type(error).__name__}: {error}); delete "
+            "it and train with resume off to start afresh"
+        ) from None
+    if state.get("format_version") != RESUME_FORMAT_VERSION:
+        raise CheckpointError(
+            f"resume state {state_path} has format version {state.get('format_version')!r}, "
+            f"this geoppp writes {RESUME_FORMAT_VERSION}; train with resume off to start afresh"
+        )
+    problems = []
+    if state["denoiser_config"] != denoiser_config.model_dump(mode="json"):
+        problems.append(
+            f"denoiser_config {state['denoiser_config']} (now "
+            f"{denoiser_config.model_dump(mode='json')})"
+        )
+    if state["schedule"] != schedule.to_config():
+        problems.append(f"schedule {state['schedule']} (now {schedule.to_config()})")
+    now = config.model_dump(mode="json")
+    for key in _TRAJECTORY_FIELDS:
+        if state["training"][key] != now[key]:
+            problems.append(f"{key} {state['training'][key]!r} (now {now[key]!r})")
+    if state["device_type"] != device.type:
+        problems.append(f"device {state['device_type']!r} (now {device.type!r})")
+    if problems:
+        raise CheckpointError(
+            f"resume state {state_path} was trained with " + "; ".join(problems) + ": use the "
+            "same settings to resume, or train with resume off (or another checkpoint path) "
+            "to start afresh"
+        )
+    return state

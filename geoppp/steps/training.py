@@ -1,0 +1,155 @@
+"""Prior-training steps: patches of a region with ground truth → a DDPM prior checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from pydantic import ValidationError
+
+from geoppp.config import RegionConfig, TrainPriorStep
+from geoppp.diffusion.checkpoint import load_checkpoint
+from geoppp.diffusion.denoiser import DenoiserConfig
+from geoppp.diffusion.sampling import sample
+from geoppp.diffusion.schedule import NoiseSchedule
+from geoppp.diffusion.training import TrainingResult, train
+from geoppp.errors import CheckpointError, ConfigError
+from geoppp.geo.output import OutputOptions, check_writable
+from geoppp.landcover.patches import PatchLayout, RegionPatches
+from geoppp.landcover.sample_grid import write_patch_grid
+from geoppp.region import for_tile
+
+SAMPLES_IN_GRID = 16
+
+
+@dataclass(frozen=True)
+class PreparedTraining:
+    """A prior-training step, checked and with its patches read."""
+
+    step: TrainPriorStep
+    patches: RegionPatches
+    denoiser: DenoiserConfig
+    schedule: NoiseSchedule
+    colours: list[tuple[int, int, int]]
+
+
+def class_of_code(region: RegionConfig) -> dict[int, int]:
+    """Ground-truth code → class index: through the table, else the class values."""
+    assert region.ground_truth is not None
+    if region.ground_truth.table is None:
+        return {item.value: i for i, item in enumerate(region.classes.classes)}
+    index = {name: i for i, name in enumerate(region.classes.names)}
+    return {code: index[name] for code, name in region.ground_truth.table.items()}
+
+
+def prepare_training(
+    step: TrainPriorStep, region: RegionConfig, overwrite: bool
+) -> PreparedTraining:
+    """Check the step's outputs and configuration and read its patches.
+
+    An existing checkpoint is not refused: training resumes from it.
+    """
+    if region.ground_truth is None:
+        raise ConfigError(
+            f"step {step.name} trains a prior on region {region.name}, which has no "
+            "ground_truth; a prior is trained where high-resolution labels exist"
+        )
+    checkpoint = step.outputs.checkpoint
+    if not checkpoint.parent.is_dir():
+        raise ConfigError(f"step {step.name}: folder {checkpoint.parent} does not exist")
+    if step.outputs.samples is not None:
+        check_writable(OutputOptions(step.outputs.samples, overwrite=overwrite))
+    imagery = region.imagery.paths
+    patches = RegionPatches(
+        imagery,
+        region.imagery.bands,
+        [for_tile(region.ground_truth.path, region, path) for path in imagery],
+        class_of_code(region),
+        len(region.classes.classes),
+        gsd=step.patches.gsd,
+        size=step.patches.size,
+        mode=step.patches.mode,
+        max_invalid=step.patches.max_invalid,
+        nodata=region.imagery.nodata,
+        label_band=region.ground_truth.band,
+        band_names=region.imagery.band_names,
+        class_names=region.classes.names,
+    )
+    try:
+        denoiser = DenoiserConfig.model_validate(
+            {**step.denoiser, "in_channels": patches.channels, "sample_size": step.patches.size}
+        )
+    except ValidationError as error:
+        problems = "; ".join(
+            ".".join(["denoiser", *(str(p) for p in e["loc"])])
+            + ": "
+            + e["msg"].removeprefix("Value error, ")
+            for e in error.errors()
+        )
+        raise ConfigError(f"step {step.name}: {problems}") from None
+    schedule = (
+        NoiseSchedule.linear(step.timesteps)
+        if step.schedule == "linear"
+        else NoiseSchedule.cosine(step.timesteps)
+    )
+    colours = [item.rgb for item in region.classes.classes]
+    return PreparedTraining(step, patches, denoiser, schedule, colours)
+
+
+def run_training(
+    prepared: PreparedTraining, progress: bool, log: Callable[[str], None]
+) -> TrainingResult:
+    """Train (or resume) the prior, then draw a grid of samples if asked."""
+    step = prepared.step
+    layout = prepared.patches.layout
+    log(
+        f"step {step.name}: {len(prepared.patches)} patch windows of {layout.size}² at "
+        f"{layout.gsd} m, {layout.channels} channels ({layout.mode}) → {step.outputs.checkpoint}"
+    )
+    result = train(
+        prepared.denoiser,
+        prepared.schedule,
+        prepared.patches,
+        step.training,
+        checkpoint_path=step.outputs.checkpoint,
+        layout={**layout.to_dict(), "class_colours": [list(c) for c in prepared.colours]},
+        progress=progress,
+    )
+    history = ", ".join(f"{s}: {loss:.4f}" for s, loss in result.loss_history)
+    log(f"  trained to step {result.step} in {result.seconds:.0f} s; loss by step: {history}")
+    if step.outputs.samples is not None:
+        generator = torch.Generator().manual_seed(step.training.seed)
+        samples = sample(
+            result.model,
+            prepared.schedule,
+            (SAMPLES_IN_GRID, layout.channels, layout.size, layout.size),
+            generator,
+            steps=step.outputs.sample_steps,
+        )
+        write_patch_grid(step.outputs.samples, samples.cpu().numpy(), layout, prepared.colours)
+        log(f"  samples {step.outputs.samples}")
+    return result
+
+
+def sample_checkpoint(
+    checkpoint: Path, count: int, out: Path, seed: int, steps: int | None
+) -> Path:
+    """Draw ``count`` unconditional samples from a land-cover prior and write their grid."""
+    loaded = load_checkpoint(checkpoint)
+    layout = PatchLayout.from_dict(loaded.layout)
+    colours = [tuple(colour) for colour in loaded.layout.get("class_colours", [])]
+    if len(colours) != layout.n_classes:
+        raise CheckpointError(
+            f"checkpoint {checkpoint} does not describe land-cover patches (no class colours "
+            "in its layout); it was not trained by a geoppp train_prior step"
+        )
+    samples = sample(
+        loaded.model,
+        loaded.schedule,
+        (count, layout.channels, layout.size, layout.size),
+        torch.Generator().manual_seed(seed),
+        steps=steps,
+    )
+    return write_patch_grid(out, samples.cpu().numpy(), layout, colours)
