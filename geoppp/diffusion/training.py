@@ -14,7 +14,9 @@ Resuming: every ``checkpoint_every`` steps and at the end, the checkpoint (EMA w
 ``<name>.state.pt`` (raw weights, Adam state, EMA state, the three RNG states, the loss
 history). Resuming reads only the resume state, so a run stopped after step k and resumed
 reaches exactly the weights of an uninterrupted run (bit for bit on CPU; on CUDA as far as
-its kernels are deterministic).
+its kernels are deterministic). The resume state is written with ``torch.save`` and read
+with ``weights_only=True`` (tensors and plain containers, no code runs); it is only for
+training: ship the ``.safetensors`` alone.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from contextlib import nullcontext
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -77,17 +79,20 @@ class TrainingResult:
     """What a call of :func:`train` did."""
 
     step: int
-    """The step training stopped at (``config.steps``)."""
+    """The step training stopped at: ``config.steps``, or the resume state's step when that
+    was already further."""
     loss_history: list[tuple[int, float]]
     """``(step, mean loss over the steps since the previous entry)``, from step 1 on
-    (including the steps before a resume); an entry every ``log_every`` steps and at the end."""
+    (including the steps before a resume): an entry every ``log_every`` steps and one at
+    ``config.steps``. (So a run resumed from a step that is not a multiple of ``log_every``
+    keeps the extra entry its first part wrote at its end.)"""
     model: Denoiser
     """The EMA weights, in eval mode, on the training device."""
     checkpoint_path: Path | None
     resumed_from: int
     """The step this call started from (0 for a fresh run)."""
     seconds: float
-    """Wall time of the steps this call ran (model building and checkpoints excluded)."""
+    """Wall time of the steps this call ran, checkpoint writes included, model building not."""
 
 
 def resume_state_path(checkpoint_path: str | os.PathLike[str]) -> Path:
@@ -145,68 +150,30 @@ def train(
     saved = _load_resume_state(path, denoiser_config, schedule, config, device) if resume else None
     if config.bf16_autocast and device.type != "cuda":
         warnings.warn("bf16_autocast applies on CUDA only; training in float32", stacklevel=2)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if config.bf16_autocast and device.type == "cuda"
+        else nullcontext()
+    )
 
     rng_devices = []
     if device.type == "cuda":
         rng_devices = [device.index if device.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=rng_devices):
-        torch.manual_seed(config.seed)
-        model = build_denoiser(denoiser_config, device)
-        ema = ExponentialMovingAverage(model, config.ema_decay, config.ema_warmup)
-        # fused: one kernel for all parameters (5x faster than the per-tensor loop on CPU).
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
-        data_generator = torch.Generator().manual_seed(config.seed)
-        noise_generator = torch.Generator(device).manual_seed(config.seed + 1)
-        run = _Run(step=0, history=[], window_sum=0.0, window_count=0)
+        run = _Run.start(denoiser_config, config, device)
         if saved is not None:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            ema.load_state_dict(saved["ema"])
-            torch.set_rng_state(saved["rng"]["torch"])
-            if device.type == "cuda":
-                torch.cuda.set_rng_state(saved["rng"]["cuda"], device)
-            data_generator.set_state(saved["rng"]["data"])
-            noise_generator.set_state(saved["rng"]["noise"])
-            run = _Run(
-                step=int(saved["step"]),
-                history=[(int(s), float(v)) for s, v in saved["loss_history"]],
-                window_sum=float(saved["loss_window"][0]),
-                window_count=int(saved["loss_window"][1]),
-            )
+            run.restore(saved)
         resumed_from = run.step
 
         def save() -> None:
-            if path is None:
-                return
-            ema_model = cast(Denoiser, ema.module)
-            save_checkpoint(path, ema_model, schedule, layout or {}, normalisation, run.step)
-            state = {
-                "format_version": RESUME_FORMAT_VERSION,
-                "step": run.step,
-                "device_type": device.type,
-                "denoiser_config": denoiser_config.model_dump(mode="json"),
-                "schedule": schedule.to_config(),
-                "training": config.model_dump(mode="json"),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "ema": ema.state_dict(),
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                    "data": data_generator.get_state(),
-                    "noise": noise_generator.get_state(),
-                },
-                "loss_history": run.history,
-                "loss_window": (run.window_sum, run.window_count),
-            }
-            write_atomically(resume_state_path(path), lambda tmp: torch.save(state, tmp))
+            if path is not None:
+                ema_model = cast(Denoiser, run.ema.module)
+                save_checkpoint(path, ema_model, schedule, layout or {}, normalisation, run.step)
+                state = run.resume_state(denoiser_config, schedule, config)
+                write_atomically(resume_state_path(path), lambda tmp: torch.save(state, tmp))
 
-        autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if config.bf16_autocast and device.type == "cuda"
-            else nullcontext()
-        )
-        model.train()
+        run.model.train()
+        # Accumulated on the device: the host reads it only when logging or saving.
         window_sum = torch.tensor(run.window_sum, dtype=torch.float32, device=device)
         started = time.perf_counter()
         bar = tqdm(
@@ -219,25 +186,9 @@ def train(
         )
         with bar:
             while run.step < config.steps:
-                x0 = _checked_batch(source, config.batch_size, data_generator, denoiser_config)
-                t = torch.randint(
-                    schedule.num_timesteps, (config.batch_size,), generator=data_generator
-                )
-                x0 = x0.to(device, non_blocking=True)
-                noise = torch.randn(x0.shape, generator=noise_generator, device=device)
-                xt = schedule.add_noise(x0, t, noise)
-                with autocast:
-                    predicted = model(xt, t.to(device, non_blocking=True))
-                loss = F.mse_loss(predicted.float(), noise)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
-                optimizer.step()
-                ema.update(model)
-                run.step += 1
-                # Accumulated on the device: the host reads it only when logging or saving.
-                window_sum += loss.detach()
+                x0 = _checked_batch(source, config.batch_size, run.data, denoiser_config)
+                t = torch.randint(schedule.num_timesteps, (config.batch_size,), generator=run.data)
+                window_sum += _step(run, schedule, x0, t, config, autocast)
                 run.window_count += 1
                 bar.update(1)
                 if run.step % config.log_every == 0 or run.step == config.steps:
@@ -251,17 +202,106 @@ def train(
                     save()
         seconds = time.perf_counter() - started
 
-    ema_model = cast(Denoiser, ema.module)
+    ema_model = cast(Denoiser, run.ema.module)
     ema_model.eval()
     return TrainingResult(run.step, list(run.history), ema_model, path, resumed_from, seconds)
 
 
+def _step(
+    run: _Run,
+    schedule: NoiseSchedule,
+    x0: Tensor,
+    t: Tensor,
+    config: TrainingConfig,
+    autocast: AbstractContextManager[object],
+) -> Tensor:
+    """One optimiser step on a batch; returns the loss (0-d, on the device, detached)."""
+    device = run.device
+    x0 = x0.to(device, non_blocking=True)
+    noise = torch.randn(x0.shape, generator=run.noise, device=device)
+    xt = schedule.add_noise(x0, t, noise)
+    with autocast:
+        predicted = run.model(xt, t.to(device, non_blocking=True))
+    loss = F.mse_loss(predicted.float(), noise)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip_norm)
+    run.optimizer.step()
+    run.ema.update(run.model)
+    run.step += 1
+    return loss.detach()
+
+
 @dataclass
 class _Run:
-    step: int
-    history: list[tuple[int, float]]
-    window_sum: float
-    window_count: int
+    """Everything that changes as training goes, and so goes into the resume state."""
+
+    device: torch.device
+    model: Denoiser
+    ema: ExponentialMovingAverage
+    optimizer: torch.optim.Adam
+    data: torch.Generator
+    """CPU: the patch source and t."""
+    noise: torch.Generator
+    """On the device: ε."""
+    step: int = 0
+    history: list[tuple[int, float]] = field(default_factory=list)
+    window_sum: float = 0.0
+    window_count: int = 0
+
+    @classmethod
+    def start(
+        cls, denoiser_config: DenoiserConfig, config: TrainingConfig, device: torch.device
+    ) -> _Run:
+        """A fresh run; seeds torch's global RNG (call inside ``fork_rng``)."""
+        torch.manual_seed(config.seed)
+        model = build_denoiser(denoiser_config, device)
+        ema = ExponentialMovingAverage(model, config.ema_decay, config.ema_warmup)
+        # fused: one kernel for all parameters (5x faster than the per-tensor loop on CPU).
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+        data = torch.Generator().manual_seed(config.seed)
+        noise = torch.Generator(device).manual_seed(config.seed + 1)
+        return cls(device, model, ema, optimizer, data, noise)
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue from a resume state (checked by ``_load_resume_state``)."""
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.ema.load_state_dict(saved["ema"])
+        torch.set_rng_state(saved["rng"]["torch"])
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(saved["rng"]["cuda"], self.device)
+        self.data.set_state(saved["rng"]["data"])
+        self.noise.set_state(saved["rng"]["noise"])
+        self.step = int(saved["step"])
+        self.history = [(int(step), float(loss)) for step, loss in saved["loss_history"]]
+        self.window_sum = float(saved["loss_window"][0])
+        self.window_count = int(saved["loss_window"][1])
+
+    def resume_state(
+        self, denoiser_config: DenoiserConfig, schedule: NoiseSchedule, config: TrainingConfig
+    ) -> dict[str, Any]:
+        cuda = self.device.type == "cuda"
+        return {
+            "format_version": RESUME_FORMAT_VERSION,
+            "step": self.step,
+            "device_type": self.device.type,
+            "denoiser_config": denoiser_config.model_dump(mode="json"),
+            "schedule": schedule.to_config(),
+            "training": config.model_dump(mode="json"),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "ema": self.ema.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(self.device) if cuda else None,
+                "data": self.data.get_state(),
+                "noise": self.noise.get_state(),
+            },
+            "loss_history": self.history,
+            "loss_window": (self.window_sum, self.window_count),
+        }
 
 
 def _checked_batch(
