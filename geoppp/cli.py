@@ -134,10 +134,10 @@ def _show(arguments: argparse.Namespace) -> int:
 def _sample(arguments: argparse.Namespace) -> int:
     from geoppp.steps.training import sample_checkpoint
 
-    sample_checkpoint(
+    out, statistics = sample_checkpoint(
         arguments.checkpoint, arguments.n, arguments.out, arguments.seed, arguments.steps
     )
-    print(f"wrote {arguments.n} samples to {arguments.out}")
+    print(f"wrote {arguments.n} samples to {out}\n  samples: {statistics}")
     return 0
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from pydantic import ValidationError
 
@@ -17,7 +18,7 @@ from geoppp.diffusion.schedule import NoiseSchedule
 from geoppp.diffusion.training import TrainingResult, train
 from geoppp.errors import CheckpointError, ConfigError
 from geoppp.geo.output import OutputOptions, check_writable
-from geoppp.landcover.patches import PatchLayout, RegionPatches
+from geoppp.landcover.patches import PatchLayout, RegionPatches, band_means, class_frequencies
 from geoppp.landcover.sample_grid import write_patch_grid
 from geoppp.region import for_tile
 
@@ -108,6 +109,11 @@ def run_training(
         f"step {step.name}: {len(prepared.patches)} patch windows of {layout.size}² at "
         f"{layout.gsd} m, {layout.channels} channels ({layout.mode}) → {step.outputs.checkpoint}"
     )
+    training_patches = np.concatenate([b.numpy() for b in prepared.patches.all_patches()])
+    log(
+        f"  training patches ({len(training_patches)} without overlap): "
+        + describe_patches(training_patches, layout)
+    )
     result = train(
         prepared.denoiser,
         prepared.schedule,
@@ -135,8 +141,12 @@ def run_training(
 
 def sample_checkpoint(
     checkpoint: Path, count: int, out: Path, seed: int, steps: int | None
-) -> Path:
-    """Draw ``count`` unconditional samples from a land-cover prior and write their grid."""
+) -> tuple[Path, str]:
+    """Draw ``count`` unconditional samples from a land-cover prior and write their grid.
+
+    Returns:
+        The PNG path, and the samples' class frequencies and band means as text.
+    """
     loaded = load_checkpoint(checkpoint)
     layout = PatchLayout.from_dict(loaded.layout)
     colours = [tuple(colour) for colour in loaded.layout.get("class_colours", [])]
@@ -152,4 +162,20 @@ def sample_checkpoint(
         torch.Generator().manual_seed(seed),
         steps=steps,
     )
-    return write_patch_grid(out, samples.cpu().numpy(), layout, colours)
+    drawn = samples.cpu().numpy()
+    return write_patch_grid(out, drawn, layout, colours), describe_patches(drawn, layout)
+
+
+def describe_patches(patches: np.ndarray, layout: PatchLayout) -> str:
+    """Class frequencies (and mean band values, in imagery units) of patches or samples, to
+    compare a prior's samples with its training patches."""
+    names = layout.class_names or tuple(str(i) for i in range(layout.n_classes))
+    frequencies = class_frequencies(patches, layout)
+    text = "classes " + ", ".join(f"{n} {f:.3f}" for n, f in zip(names, frequencies, strict=True))
+    if layout.mode == "joint":
+        bands = layout.band_names or tuple(str(b) for b in layout.bands)
+        means = band_means(patches, layout, image_units=True)
+        text += "; band means " + ", ".join(
+            f"{b} {m:.1f}" for b, m in zip(bands, means, strict=True)
+        )
+    return text
