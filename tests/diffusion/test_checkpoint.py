@@ -193,3 +193,8 @@ def test_normalisation_round_trip_and_inverse() -> None:
     assert NORMALISATION.normalise(torch.full((3, 1, 1), 0.3))[2].item() == pytest.approx(0.0)
     with pytest.raises(ValueError, match="positive"):
         ChannelNormalisation((0.0,), (0.0,))
+
+
+def test_a_checkpoint_is_readable_by_others(saved: tuple[Path, Denoiser]) -> None:
+    path, _ = saved
+    assert path.stat().st_mode & 0o044 == 0o044  # group and others may read a shared prior
