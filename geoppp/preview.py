@@ -24,7 +24,7 @@ from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid
 from geoppp.geo.quicklook import codes_preview, imagery_preview
 from geoppp.geo.raster import grid_of
-from geoppp.region import for_tile, rgb_bands, weak_label_sources
+from geoppp.region import for_tile, rgb_bands, truth_colours, weak_label_sources
 
 
 def coarse_grid(grid: Grid, max_size: int) -> Grid:
@@ -67,11 +67,9 @@ def write_region_preview(
     ]
     truth = region.ground_truth
     if truth is not None:
-        by_name = {item.name: item.rgb for item in region.classes.classes}
-        colours = {item.value: item.rgb for item in region.classes.classes}
-        if truth.table is not None:
-            colours = {code: by_name[name] for code, name in truth.table.items()}
-        labels = codes_preview(for_tile(truth.path, region, imagery), truth.band, colours, max_size)
+        labels = codes_preview(
+            for_tile(truth.path, region, imagery), truth.band, truth_colours(region), max_size
+        )
         panels.append(("labels", np.moveaxis(labels, 0, -1)))
 
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.8))

@@ -33,6 +33,22 @@ def classes_of(scheme: ClassSchemeConfig) -> list[ClassInfo]:
     return [ClassInfo(item.value, item.name, item.rgb) for item in scheme.classes]
 
 
+def truth_classes(region: RegionConfig) -> dict[int, int]:
+    """Ground-truth code → class index: through the ground truth's table if it has one, else
+    the class values themselves."""
+    assert region.ground_truth is not None
+    if region.ground_truth.table is None:
+        return {item.value: i for i, item in enumerate(region.classes.classes)}
+    index = {name: i for i, name in enumerate(region.classes.names)}
+    return {code: index[name] for code, name in region.ground_truth.table.items()}
+
+
+def truth_colours(region: RegionConfig) -> dict[int, tuple[int, int, int]]:
+    """Ground-truth code → the colour of its class."""
+    classes = region.classes.classes
+    return {code: classes[index].rgb for code, index in truth_classes(region).items()}
+
+
 def rgb_bands(region: RegionConfig) -> list[int]:
     """The imagery bands named red, green and blue, else the first three bands."""
     names = region.imagery.band_names or []

@@ -20,7 +20,7 @@ from geoppp.landcover.mapping import (
     weak_argmax_model,
 )
 from geoppp.landcover.weak_labels import WeakLabelSources
-from geoppp.region import classes_of, for_tile, rgb_bands, weak_label_sources
+from geoppp.region import classes_of, for_tile, rgb_bands, truth_colours, weak_label_sources
 from geoppp.steps.report import format_scores, score_map, write_report
 
 MappingStep = WeakArgmaxStep
@@ -163,10 +163,7 @@ def write_quicklook(png: Path, region: RegionConfig, imagery: Path, result: MapR
     ]
     truth = region.ground_truth
     if truth is not None:
-        colours = {item.value: item.rgb for item in region.classes.classes}
-        by_name = {item.name: item.rgb for item in region.classes.classes}
-        if truth.table is not None:
-            colours = {code: by_name[name] for code, name in truth.table.items()}
+        colours = truth_colours(region)
         panels.append(codes_preview(for_tile(truth.path, region, imagery), truth.band, colours))
     write_panels(png, panels)
 

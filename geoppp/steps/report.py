@@ -9,7 +9,7 @@ from pathlib import Path
 from geoppp.config import RegionConfig
 from geoppp.landcover.evaluation import evaluate_map, value_lookup
 from geoppp.landcover.metrics import Scores
-from geoppp.region import for_tile
+from geoppp.region import for_tile, truth_classes
 
 
 def score_map(region: RegionConfig, imagery: Path, class_map: Path) -> Scores:
@@ -17,18 +17,12 @@ def score_map(region: RegionConfig, imagery: Path, class_map: Path) -> Scores:
     assert region.ground_truth is not None
     truth = region.ground_truth
     index_of_value = {item.value: i for i, item in enumerate(region.classes.classes)}
-    index_of_name = {item.name: i for i, item in enumerate(region.classes.classes)}
-    truth_index = (
-        {code: index_of_name[name] for code, name in truth.table.items()}
-        if truth.table is not None
-        else index_of_value
-    )
     return evaluate_map(
         class_map,
         for_tile(truth.path, region, imagery),
         truth.band,
         value_lookup(index_of_value),
-        value_lookup(truth_index),
+        value_lookup(truth_classes(region)),
         len(region.classes.classes),
     )
 

@@ -20,7 +20,7 @@ from geoppp.errors import CheckpointError, ConfigError
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.landcover.patches import PatchLayout, RegionPatches, band_means, class_frequencies
 from geoppp.landcover.sample_grid import write_patch_grid
-from geoppp.region import for_tile
+from geoppp.region import for_tile, truth_classes
 
 SAMPLES_IN_GRID = 16
 
@@ -34,15 +34,6 @@ class PreparedTraining:
     denoiser: DenoiserConfig
     schedule: NoiseSchedule
     colours: list[tuple[int, int, int]]
-
-
-def class_of_code(region: RegionConfig) -> dict[int, int]:
-    """Ground-truth code → class index: through the table, else the class values."""
-    assert region.ground_truth is not None
-    if region.ground_truth.table is None:
-        return {item.value: i for i, item in enumerate(region.classes.classes)}
-    index = {name: i for i, name in enumerate(region.classes.names)}
-    return {code: index[name] for code, name in region.ground_truth.table.items()}
 
 
 def prepare_training(
@@ -67,7 +58,7 @@ def prepare_training(
         imagery,
         region.imagery.bands,
         [for_tile(region.ground_truth.path, region, path) for path in imagery],
-        class_of_code(region),
+        truth_classes(region),
         len(region.classes.classes),
         gsd=step.patches.gsd,
         size=step.patches.size,
