@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     draw = commands.add_parser(
         "sample", help="draw unconditional samples from a prior and write a PNG grid"
     )
-    draw.add_argument("checkpoint", type=Path, help="prior checkpoint (.safetensors)")
+    draw.add_argument(
+        "checkpoint", type=Path, help="prior checkpoint (.safetensors), or a shipped prior's name"
+    )
     draw.add_argument("-n", type=int, default=16, help="number of samples")
     draw.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG file")
     draw.add_argument("--seed", type=int, default=0)

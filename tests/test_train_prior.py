@@ -11,7 +11,7 @@ import yaml
 
 from geoppp.cli import main
 from geoppp.diffusion.checkpoint import load_checkpoint
-from geoppp.errors import ConfigError, OutputError
+from geoppp.errors import CheckpointError, ConfigError, OutputError
 from geoppp.landcover.patches import Normalisation, PatchLayout
 from geoppp.landcover.sample_grid import patch_pictures
 from geoppp.landcover.synthetic import make_demo_region
@@ -154,3 +154,21 @@ def test_patch_pictures_show_imagery_and_labels() -> None:
     rgb, labels = picture[:, :, :2], picture[:, :, -2:]
     assert (rgb[0] == 255).all() and (rgb[1] == 128).all() and (rgb[2] == 128).all()
     assert tuple(labels[:, 0, 0]) == (10, 20, 30) and tuple(labels[:, 0, 1]) == (200, 100, 0)
+
+
+def test_a_checkpoint_of_other_classes_is_not_resumed(tmp_path: Path, source: Path) -> None:
+    (tmp_path / "data").symlink_to(source / "data")
+    run_pipeline(write_pipeline(tmp_path, steps=2), log=quiet)
+    pipeline = write_pipeline(tmp_path, steps=4)  # rewrites region.yaml, changed below
+    region = yaml.safe_load((tmp_path / "region.yaml").read_text())
+    region["classes"] = {
+        "classes": [
+            {"value": v, "name": n, "colour": "#123456"}
+            for v, n in enumerate(["wet", "built", "bare", "woody", "herb"], start=1)
+        ]
+    }
+    region["weak_labels"] = []
+    (tmp_path / "region.yaml").write_text(yaml.safe_dump(region))
+
+    with pytest.raises(CheckpointError, match="class_names"):
+        check_file(pipeline, Overrides(overwrite=True))

@@ -19,6 +19,7 @@ from geoppp.diffusion.training import TrainingResult, train
 from geoppp.errors import CheckpointError, ConfigError
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.landcover.patches import PatchLayout, RegionPatches, band_means, class_frequencies
+from geoppp.landcover.priors import prior_path
 from geoppp.landcover.sample_grid import write_patch_grid
 from geoppp.region import for_tile, truth_classes
 
@@ -41,7 +42,9 @@ def prepare_training(
 ) -> PreparedTraining:
     """Check the step's outputs and configuration and read its patches.
 
-    An existing checkpoint is not refused: training resumes from it.
+    An existing checkpoint is not refused: training resumes from it, provided it was trained
+    on patches laid out as these are (same bands, classes, mode, size, ground sampling
+    distance and normalisation); otherwise a CheckpointError says what differs.
     """
     if region.ground_truth is None:
         raise ConfigError(
@@ -86,6 +89,8 @@ def prepare_training(
         if step.schedule == "linear"
         else NoiseSchedule.cosine(step.timesteps)
     )
+    if checkpoint.exists():
+        load_checkpoint(checkpoint, expected_layout=patches.layout.to_dict())
     colours = [item.rgb for item in region.classes.classes]
     return PreparedTraining(step, patches, denoiser, schedule, colours)
 
@@ -138,7 +143,7 @@ def sample_checkpoint(
     Returns:
         The PNG path, and the samples' class frequencies and band means as text.
     """
-    loaded = load_checkpoint(checkpoint)
+    loaded = load_checkpoint(prior_path(checkpoint))
     layout = PatchLayout.from_dict(loaded.layout)
     colours = [tuple(colour) for colour in loaded.layout.get("class_colours", [])]
     if len(colours) != layout.n_classes:

@@ -1,0 +1,39 @@
+"""Priors shipped inside the package (``geoppp/landcover/data/priors``), found by name.
+
+Each was trained by a pipeline in ``pipelines/`` (its recipe) and is small enough to ship.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from geoppp.errors import CheckpointError
+
+PRIORS = resources.files("geoppp.landcover") / "data" / "priors"
+
+
+def shipped_priors() -> list[str]:
+    """Names of the priors shipped with geoppp."""
+    return sorted(
+        entry.name.removesuffix(".safetensors")
+        for entry in PRIORS.iterdir()
+        if entry.name.endswith(".safetensors")
+    )
+
+
+def prior_path(name_or_path: str | Path) -> Path:
+    """A checkpoint file: ``name_or_path`` itself if it exists, else a shipped prior's file.
+
+    Raises:
+        CheckpointError: neither a file nor a shipped prior (the message lists them).
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if str(name_or_path) in shipped_priors():
+        return Path(str(PRIORS / f"{name_or_path}.safetensors"))
+    raise CheckpointError(
+        f"{name_or_path} is neither a checkpoint file nor a shipped prior "
+        f"({', '.join(shipped_priors()) or 'none shipped'})"
+    )
