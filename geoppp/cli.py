@@ -88,10 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo_region.set_defaults(handler=_make_demo_region)
 
     demo = commands.add_parser(
-        "demo", help="make the demo regions and map the target (pipelines/weak-argmax.yaml)"
+        "demo",
+        help="make the demo regions, map the target with the shipped priors and the two "
+        "baselines, and print the comparison (pipelines/demo-transfer.yaml)",
     )
     demo.add_argument(
-        "--pipeline", type=Path, default=Path("pipelines/weak-argmax.yaml"), help="pipeline YAML"
+        "--pipeline",
+        type=Path,
+        default=Path("pipelines/demo-transfer.yaml"),
+        help="pipeline YAML",
     )
     demo.set_defaults(handler=_demo)
     return parser

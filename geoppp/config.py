@@ -24,9 +24,11 @@ from pydantic import (
     model_validator,
 )
 
+from geoppp.diffusion.ppp import PlugAndPlayConfig
 from geoppp.diffusion.training import TrainingConfig
 from geoppp.errors import ConfigError
 from geoppp.landcover.cooccurrence import builtin_tables
+from geoppp.landcover.inference import ConstraintsConfig
 from geoppp.landcover.schemes import ClassSchemeConfig, load_scheme
 
 
@@ -359,7 +361,120 @@ class TrainPriorStep(Strict):
     outputs: PriorOutputsConfig
 
 
-StepConfig = Annotated[WeakArgmaxStep | TrainPriorStep, Field(discriminator="kind")]
+class ColourVoteStep(Strict):
+    """Baseline: k-means clusters of each tile's image, each cluster taking the weak class
+    most frequent in it."""
+
+    kind: Literal["colour_vote"]
+    name: str = Field(min_length=1)
+    tile_size: int = Field(512, ge=16, description="Core size of a tile, in pixels.")
+    halo: int = Field(0, ge=0, description="Context pixels read around each core.")
+    n_clusters: int = Field(8, ge=2, description="k-means clusters per tile.")
+    seed: int = Field(0, ge=0, description="Seed of the k-means initialisation.")
+    outputs: OutputsConfig
+
+
+class PlugAndPlayStep(Strict):
+    """Map with a frozen diffusion prior: per tile, optimise η under the constraints."""
+
+    kind: Literal["plug_and_play"]
+    name: str = Field(min_length=1)
+    prior: str = Field(
+        description="A shipped prior's name (e.g. demo-joint) or a checkpoint file (a path "
+        "relative to this YAML)."
+    )
+    tile_size: int = Field(224, ge=16, description="Core size of a tile, in imagery pixels.")
+    halo: int = Field(
+        16,
+        ge=0,
+        description="Context pixels around each core; tile_size + 2·halo should be the "
+        "prior's patch size times its GSD in pixels (64 × 4 m = 256 px at 1 m).",
+    )
+    optimiser: PlugAndPlayConfig = PlugAndPlayConfig()
+    constraints: ConstraintsConfig = ConstraintsConfig()
+    statistics: str | None = Field(
+        None,
+        description="Label statistics measured on the source region by a label_statistics "
+        "step: shipped ones by name (e.g. demo-source) or a JSON file (a path relative to "
+        "this YAML), for the `statistics` constraint.",
+    )
+    seed: int = Field(0, ge=0, description="Mixed into each tile's seed (from its position).")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when torch sees a GPU, else CPU."
+    )
+    outputs: OutputsConfig
+
+    @model_validator(mode="after")
+    def _statistics_given(self) -> PlugAndPlayStep:
+        if self.constraints.statistics > 0 and self.statistics is None:
+            raise ValueError(
+                "constraints.statistics is switched on but no `statistics` file is given; "
+                "measure one with a label_statistics step on the source region"
+            )
+        return self
+
+    @field_validator("prior", "statistics")
+    @classmethod
+    def _resolve_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        base = (info.context or {}).get("base")
+        if value is None or base is None:
+            return value
+        if value.endswith((".safetensors", ".json")) or "/" in value:
+            return str((Path(base) / value).resolve())
+        return value
+
+
+class StatisticsOutputsConfig(Strict):
+    """Where a label-statistics step writes."""
+
+    statistics: FilePath = Field(description="JSON of the statistics.")
+    overwrite: bool = Field(False, description="Replace the file if it exists.")
+
+
+class LabelStatisticsStep(Strict):
+    """Measure, per coarse class code (NLCD), the mean and variance of the high-resolution
+    class fractions in blocks of about one coarse cell (Malkin et al. 2019), on a region with
+    ground truth, for plug-and-play steps elsewhere."""
+
+    kind: Literal["label_statistics"]
+    name: str = Field(min_length=1)
+    cell: float = Field(32.0, gt=0, description="Block side in metres (NLCD cells are 30 m).")
+    min_cells: int = Field(5, ge=1, description="Fewest blocks a code needs to be kept.")
+    outputs: StatisticsOutputsConfig
+
+
+class CompareOutputsConfig(Strict):
+    """Where a comparison step writes."""
+
+    report: FilePath = Field(
+        description="JSON of every map's scores (a Markdown table is written beside it)."
+    )
+    figure: FilePath | None = Field(
+        None, description="Optional PNG: imagery, truth, weak labels and each map, side by side."
+    )
+    overwrite: bool = Field(False, description="Replace outputs that already exist.")
+
+
+class CompareStep(Strict):
+    """Score the class maps of earlier mapping steps against the region's ground truth, in
+    one table (and one figure)."""
+
+    kind: Literal["compare"]
+    name: str = Field(min_length=1)
+    steps: list[str] = Field(min_length=1, description="Names of earlier mapping steps.")
+    outputs: CompareOutputsConfig
+
+
+MappingStepConfig = WeakArgmaxStep | ColourVoteStep | PlugAndPlayStep
+StepConfig = Annotated[
+    WeakArgmaxStep
+    | ColourVoteStep
+    | PlugAndPlayStep
+    | TrainPriorStep
+    | LabelStatisticsStep
+    | CompareStep,
+    Field(discriminator="kind"),
+]
 
 
 class ExecutionConfig(Strict):
@@ -390,6 +505,19 @@ class PipelineConfig(Strict):
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise ValueError(f"step names must be unique; repeated: {repeated}")
+        for position, step in enumerate(self.steps):
+            if isinstance(step, CompareStep):
+                earlier = {
+                    s.name: s
+                    for s in self.steps[:position]
+                    if isinstance(s, WeakArgmaxStep | ColourVoteStep | PlugAndPlayStep)
+                }
+                unknown = [name for name in step.steps if name not in earlier]
+                if unknown:
+                    raise ValueError(
+                        f"step {step.name} compares {unknown}, which are not mapping steps "
+                        f"before it; expected some of {sorted(earlier)}"
+                    )
         return self
 
 

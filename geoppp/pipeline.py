@@ -14,8 +14,12 @@ from pathlib import Path
 import rasterio
 
 from geoppp.config import (
+    ColourVoteStep,
+    CompareStep,
     ExecutionConfig,
+    LabelStatisticsStep,
     PipelineConfig,
+    PlugAndPlayStep,
     RegionConfig,
     TrainPriorStep,
     WeakArgmaxStep,
@@ -27,7 +31,14 @@ from geoppp.diffusion.training import TrainingResult
 from geoppp.geo.raster import grid_of, require_bands
 from geoppp.landcover.mapping import MapResult
 from geoppp.region import weak_label_sources
+from geoppp.steps.compare import (
+    ComparisonRow,
+    PreparedComparison,
+    prepare_comparison,
+    run_comparison,
+)
 from geoppp.steps.mapping import PreparedRun, prepare, run_mapping
+from geoppp.steps.statistics import PreparedStatistics, prepare_statistics, run_statistics
 from geoppp.steps.training import PreparedTraining, prepare_training, run_training
 
 
@@ -57,9 +68,10 @@ class StepReport:
     kind: str
     results: list[MapResult] = field(default_factory=list)
     training: TrainingResult | None = None
+    comparison: list[ComparisonRow] | None = None
 
 
-PreparedStep = PreparedRun | PreparedTraining
+PreparedStep = PreparedRun | PreparedTraining | PreparedStatistics | PreparedComparison
 
 
 def pipeline_name(pipeline: PipelineConfig) -> str:
@@ -70,13 +82,25 @@ def prepare_steps(
     pipeline: PipelineConfig, region: RegionConfig, overwrite: bool
 ) -> list[PreparedStep]:
     """Check every step (inputs, outputs, configuration) before any of them runs."""
-    mapping = prepare(
-        [step for step in pipeline.steps if isinstance(step, WeakArgmaxStep)], region, overwrite
+    mapping_steps = [
+        step
+        for step in pipeline.steps
+        if isinstance(step, WeakArgmaxStep | ColourVoteStep | PlugAndPlayStep)
+    ]
+    produced = frozenset(
+        step.outputs.statistics.resolve()
+        for step in pipeline.steps
+        if isinstance(step, LabelStatisticsStep)
     )
+    mapping = prepare(mapping_steps, region, overwrite, produced)
     prepared: list[PreparedStep] = []
     for step in pipeline.steps:
         if isinstance(step, TrainPriorStep):
             prepared.append(prepare_training(step, region, overwrite))
+        elif isinstance(step, LabelStatisticsStep):
+            prepared.append(prepare_statistics(step, region, overwrite))
+        elif isinstance(step, CompareStep):
+            prepared.append(prepare_comparison(step, mapping_steps, region, overwrite))
         else:
             prepared.extend(run for run in mapping if run.step is step)
     return prepared
@@ -97,6 +121,10 @@ def run_pipeline(
                 reports[prepared.step.name].training = run_training(
                     prepared, execution.progress, log
                 )
+            elif isinstance(prepared, PreparedStatistics):
+                run_statistics(prepared, region, log)
+            elif isinstance(prepared, PreparedComparison):
+                reports[prepared.step.name].comparison = run_comparison(prepared, region, log)
             else:
                 result = run_mapping(prepared, region, execution, log)
                 reports[prepared.step.name].results.append(result)

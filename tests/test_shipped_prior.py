@@ -15,18 +15,31 @@ from geoppp.landcover.priors import prior_path, shipped_priors
 from geoppp.landcover.schemes import load_scheme
 
 
-def test_the_demo_prior_ships_with_its_layout() -> None:
-    assert "demo-joint" in shipped_priors()
-    path = prior_path("demo-joint")
+@pytest.mark.parametrize(
+    ("name", "mode", "gsd", "scheme", "steps"),
+    [
+        ("demo-joint", "joint", 4.0, "enviroatlas-5", 10000),
+        ("demo-labels", "labels", 4.0, "enviroatlas-5", 6000),
+        ("chesapeake-joint", "joint", 2.0, "chesapeake-4", 6000),
+        ("chesapeake-labels", "labels", 2.0, "chesapeake-4", 6000),
+    ],
+)
+def test_the_shipped_priors_carry_their_layout(
+    name: str, mode: str, gsd: float, scheme: str, steps: int
+) -> None:
+    assert name in shipped_priors()
+    path = prior_path(name)
     assert path.stat().st_size < 8 * 2**20  # small enough to ship
 
     checkpoint = load_checkpoint(path)
     layout = PatchLayout.from_dict(checkpoint.layout)
 
-    assert (layout.mode, layout.size, layout.gsd, layout.bands) == ("joint", 64, 4.0, (1, 2, 3, 4))
-    assert layout.class_names == tuple(load_scheme("enviroatlas-5").names)
+    assert (layout.mode, layout.size, layout.gsd) == (mode, 64, gsd)
+    if mode == "joint":
+        assert layout.bands == (1, 2, 3, 4) and layout.normalisation is not None
+    assert layout.class_names == tuple(load_scheme(scheme).names)
     assert checkpoint.schedule.num_timesteps == 1000
-    assert checkpoint.step == 4000
+    assert checkpoint.step == steps
 
 
 def test_geoppp_sample_takes_a_shipped_prior_by_name(tmp_path: Path) -> None:

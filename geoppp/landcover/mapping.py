@@ -2,7 +2,9 @@
 
 The model is any :class:`~geoppp.geo.engine.BatchModel` over the inputs this module reads
 per tile: ``image`` ``(bands, H, W)`` (when the model asks for it), ``weak_labels``
-``(C, H, W)`` and ``labelled`` ``(H, W)``.
+``(C, H, W)``, ``labelled`` ``(H, W)``, ``codes`` ``(H, W)`` (the class-code raster's codes,
+when the region has one) and ``origin`` ``(2,)`` (the read window's row and
+column on the grid, from which a model seeds a tile's randomness).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from geoppp.geo.engine import BatchModel, RunStats, TileInputs, run_tiles
 from geoppp.geo.grid import Grid, Tile, TileLayout
 from geoppp.geo.output import ClassInfo, ClassMapOutput, OutputOptions, ValueOutput
 from geoppp.geo.raster import open_raster, read_valid, read_window
+from geoppp.landcover.clustering import colour_cluster_vote
 from geoppp.landcover.weak_labels import WeakLabelSources
 
 
@@ -88,6 +91,9 @@ def map_imagery(
                 if valid.any():
                     weak = read_weak(tile.read, tile.padded_shape)
                     arrays["weak_labels"], arrays["labelled"] = weak.probabilities, weak.labelled
+                    arrays["origin"] = np.array([tile.read.row, tile.read.col], dtype=np.int64)
+                    if weak.codes is not None:
+                        arrays["codes"] = weak.codes
                 inputs.append(TileInputs(arrays, valid))
             return inputs
 
@@ -143,3 +149,22 @@ def weak_argmax_model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.nd
     probabilities = arrays["weak_labels"]  # the engine's stacked copy: ours to change
     np.copyto(probabilities, np.float32(np.nan), where=~arrays["labelled"][:, np.newaxis])
     return probabilities
+
+
+def colour_vote_model(n_clusters: int, seed: int) -> BatchModel:
+    """The colour-cluster vote baseline, tile by tile: k-means clusters of the image, each
+    taking the weak class most frequent in it (see
+    :func:`~geoppp.landcover.clustering.colour_cluster_vote`)."""
+
+    def model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
+        usable = valid & arrays["labelled"]
+        return np.stack(
+            [
+                colour_cluster_vote(image, weak, ok, n_clusters=n_clusters, seed=seed)
+                for image, weak, ok in zip(
+                    arrays["image"], arrays["weak_labels"], usable, strict=True
+                )
+            ]
+        )
+
+    return model

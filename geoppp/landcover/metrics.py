@@ -28,6 +28,8 @@ class Scores:
     iou: tuple[float, ...]
     miou: float
     pixels: int
+    confusion: tuple[tuple[int, ...], ...] = ()
+    """Counts, rows the true class and columns the predicted one."""
 
     @classmethod
     def from_confusion(cls, confusion: np.ndarray) -> Scores:
@@ -38,4 +40,5 @@ class Scores:
             iou = np.where(union > 0, hits / union, np.nan)
         accuracy = float(hits.sum() / total) if total else float("nan")
         miou = float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
-        return cls(accuracy, tuple(float(v) for v in iou), miou, total)
+        counts = tuple(tuple(int(v) for v in row) for row in confusion)
+        return cls(accuracy, tuple(float(v) for v in iou), miou, total, counts)

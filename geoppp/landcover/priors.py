@@ -1,6 +1,7 @@
-"""Priors shipped inside the package (``geoppp/landcover/data/priors``), found by name.
+"""Priors and label statistics shipped inside the package (``geoppp/landcover/data``), found
+by name.
 
-Each was trained by a pipeline in ``pipelines/`` (its recipe) and is small enough to ship.
+Each was made by a pipeline in ``pipelines/`` (its recipe) and is small enough to ship.
 """
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from geoppp.errors import CheckpointError
+from geoppp.errors import CheckpointError, ConfigError
 
 PRIORS = resources.files("geoppp.landcover") / "data" / "priors"
+STATISTICS = resources.files("geoppp.landcover") / "data" / "statistics"
 
 
 def shipped_priors() -> list[str]:
@@ -36,4 +38,30 @@ def prior_path(name_or_path: str | Path) -> Path:
     raise CheckpointError(
         f"{name_or_path} is neither a checkpoint file nor a shipped prior "
         f"({', '.join(shipped_priors()) or 'none shipped'})"
+    )
+
+
+def shipped_statistics() -> list[str]:
+    """Names of the label statistics shipped with geoppp."""
+    return sorted(
+        entry.name.removesuffix(".json")
+        for entry in STATISTICS.iterdir()
+        if entry.name.endswith(".json")
+    )
+
+
+def statistics_path(name_or_path: str | Path) -> Path:
+    """A label-statistics file: ``name_or_path`` itself if it exists, else a shipped one's.
+
+    Raises:
+        ConfigError: neither a file nor shipped statistics (the message lists them).
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if str(name_or_path) in shipped_statistics():
+        return Path(str(STATISTICS / f"{name_or_path}.json"))
+    raise ConfigError(
+        f"{name_or_path} is neither a label-statistics file nor shipped statistics "
+        f"({', '.join(shipped_statistics()) or 'none shipped'})"
     )

@@ -114,10 +114,13 @@ RasterSource = CodeRaster | ProbabilityRaster
 
 @dataclass(frozen=True, slots=True)
 class WeakLabels:
-    """``probabilities`` ``(C, H, W)`` float32 (0 where unlabelled), ``labelled`` ``(H, W)``."""
+    """``probabilities`` ``(C, H, W)`` float32 (0 where unlabelled), ``labelled`` ``(H, W)``,
+    and ``codes`` ``(H, W)`` int32, the first class-code raster's codes (-1 where it has
+    none), or None when the region has no class-code raster."""
 
     probabilities: np.ndarray
     labelled: np.ndarray
+    codes: np.ndarray | None = None
 
 
 WindowReader = Callable[[PixelWindow, tuple[int, int]], WeakLabels]
@@ -168,10 +171,12 @@ class WeakLabelSources:
             mask_datasets = [stack.enter_context(open_raster(mask.path)) for mask in self.masks]
 
             def read(window: PixelWindow, pad_to: tuple[int, int]) -> WeakLabels:
-                pairs = [
+                triples = [
                     self._read_raster(source, dataset, window, pad_to)
                     for source, dataset in zip(self.rasters, datasets, strict=True)
                 ]
+                codes = next((c for _, _, c in triples if c is not None), None)
+                pairs = [(probabilities, labelled) for probabilities, labelled, _ in triples]
                 if len(pairs) == 1:
                     total, labelled = pairs[0]  # fresh arrays: ours to change
                     # Unlabelled pixels carry 0 (not the table's NaN or the file's nodata).
@@ -194,13 +199,14 @@ class WeakLabelSources:
                     total[:, burnt] = 0.0
                     total[mask.class_index, burnt] = 1.0
                     labelled |= burnt
-                return WeakLabels(total, labelled)
+                return WeakLabels(total, labelled, codes)
 
             yield read
 
     def _read_raster(
         self, source: RasterSource, dataset: object, window: PixelWindow, pad_to: tuple[int, int]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Probabilities, where they are labelled, and (for a code raster) its codes."""
         if isinstance(source, CodeRaster):
             blur = source.blur
             context = window if blur is None else self._expand(window, blur.radius)
@@ -216,9 +222,11 @@ class WeakLabelSources:
             if blur is not None:
                 probabilities = blur_probabilities(probabilities, labelled, blur)
             rows, cols = window.relative_to(context)
+            codes = np.where(aligned.valid, aligned.values[0], -1).astype(np.int32)
             return (
                 pad_to_shape(probabilities[:, rows, cols], pad_to, 0.0),
                 pad_to_shape(labelled[rows, cols], pad_to, False),
+                pad_to_shape(codes[rows, cols], pad_to, -1),
             )
         aligned = read_aligned(
             dataset, self.grid, window, AlignedSource(source.path, source.bands, "bilinear"), pad_to
@@ -227,7 +235,7 @@ class WeakLabelSources:
         # Priors are often stored scaled (e.g. uint8, 255 = certain): normalise each pixel.
         total = probabilities.sum(axis=0)
         np.divide(probabilities, total, out=probabilities, where=total > 0)
-        return probabilities, aligned.valid & (total > 0)
+        return probabilities, aligned.valid & (total > 0), None
 
     def _read_mask(
         self, mask: MaskBurn, dataset: object, window: PixelWindow, pad_to: tuple[int, int]

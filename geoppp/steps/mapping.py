@@ -6,24 +6,38 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from geoppp.config import ExecutionConfig, OutputsConfig, RegionConfig, WeakArgmaxStep
+from geoppp.config import (
+    ColourVoteStep,
+    ExecutionConfig,
+    MappingStepConfig,
+    OutputsConfig,
+    PlugAndPlayStep,
+    RegionConfig,
+)
+from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
+from geoppp.diffusion.training import resolve_device
 from geoppp.errors import ConfigError
+from geoppp.geo.engine import BatchModel
 from geoppp.geo.grid import Grid
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.quicklook import codes_preview, imagery_preview, write_panels
 from geoppp.geo.raster import grid_of, require_bands
+from geoppp.landcover.inference import PlugAndPlayModel
 from geoppp.landcover.mapping import (
     Imagery,
     MapResult,
     Scheduling,
+    colour_vote_model,
     map_imagery,
     weak_argmax_model,
 )
+from geoppp.landcover.priors import prior_path, statistics_path
 from geoppp.landcover.weak_labels import WeakLabelSources
 from geoppp.region import classes_of, for_tile, rgb_bands, truth_colours, weak_label_sources
 from geoppp.steps.report import format_scores, score_map, write_report
+from geoppp.steps.statistics import read_statistics
 
-MappingStep = WeakArgmaxStep
+MappingStep = MappingStepConfig
 
 
 @dataclass(frozen=True)
@@ -79,14 +93,56 @@ class PreparedRun:
     grid: Grid
     outputs: StepOutputs
     weak_labels: WeakLabelSources
+    prior: LoadedCheckpoint | None = None
 
 
-def prepare(steps: list[MappingStep], region: RegionConfig, overwrite: bool) -> list[PreparedRun]:
-    """Check every input and output of every mapping step; raise the first problem found."""
+def load_prior(
+    step: PlugAndPlayStep, region: RegionConfig, produced: frozenset[Path] = frozenset()
+) -> LoadedCheckpoint:
+    """The step's prior, refused unless it was trained on the region's classes and bands;
+    its label statistics checked likewise, unless an earlier step will write them
+    (``produced``)."""
+    path = prior_path(step.prior)
+    prior = load_checkpoint(path)
+    classes = prior.layout.get("class_names")
+    if classes is not None and list(classes) != list(region.classes.names):
+        raise ConfigError(
+            f"step {step.name}: prior {path} was trained on classes {list(classes)} but region "
+            f"{region.name} has {list(region.classes.names)}; use a prior trained on this "
+            "class scheme (train one with a train_prior step)"
+        )
+    bands = prior.layout.get("bands") or []
+    if prior.layout.get("mode") == "joint" and len(bands) != len(region.imagery.bands):
+        raise ConfigError(
+            f"step {step.name}: prior {path} was trained on {len(bands)} image band(s) but "
+            f"region {region.name} gives {len(region.imagery.bands)}"
+        )
+    if step.statistics is not None and Path(step.statistics) not in produced:
+        measured = read_statistics(statistics_path(step.statistics))
+        if list(measured.class_names) != list(region.classes.names):
+            raise ConfigError(
+                f"step {step.name}: statistics {step.statistics} were measured for classes "
+                f"{list(measured.class_names)} but region {region.name} has "
+                f"{list(region.classes.names)}"
+            )
+    return prior
+
+
+def prepare(
+    steps: list[MappingStep],
+    region: RegionConfig,
+    overwrite: bool,
+    produced: frozenset[Path] = frozenset(),
+) -> list[PreparedRun]:
+    """Check every input and output of every mapping step; raise the first problem found.
+
+    ``produced``: files that earlier steps of the pipeline will write (not checked yet).
+    """
     runs = []
     sources: dict[Path, WeakLabelSources] = {}
     several = len(region.imagery.paths) > 1
     for step in steps:
+        prior = load_prior(step, region, produced) if isinstance(step, PlugAndPlayStep) else None
         if step.outputs.report is not None and region.ground_truth is None:
             raise ConfigError(
                 f"step {step.name} asks for a report, but region {region.name} has no "
@@ -102,7 +158,7 @@ def prepare(steps: list[MappingStep], region: RegionConfig, overwrite: bool) -> 
             imagery = Imagery(path, tuple(region.imagery.bands), region.imagery.nodata)
             if path not in sources:  # opening them checks them: a bad one fails before any map
                 sources[path] = weak_label_sources(region, grid, path)
-            runs.append(PreparedRun(step, imagery, grid, outputs, sources[path]))
+            runs.append(PreparedRun(step, imagery, grid, outputs, sources[path], prior))
     paths = [str(options.path) for run in runs for options in run.outputs.all()]
     repeated = sorted({p for p in paths if paths.count(p) > 1})
     if repeated:
@@ -119,11 +175,12 @@ def run_mapping(
 ) -> MapResult:
     """Map one imagery file with one step, then score it and draw its quicklook if asked."""
     log(f"step {run.step.name}: {run.imagery.path.name} → {run.outputs.class_map.path}")
+    model, needs_image = step_model(run)
     result = map_imagery(
         run.imagery,
         run.grid,
         run.weak_labels,
-        weak_argmax_model,
+        model,
         classes_of(region.classes),
         run.outputs.class_map,
         run.outputs.probabilities,
@@ -136,6 +193,7 @@ def run_mapping(
             execution.stripe_width,
         ),
         nodata=region.classes.nodata,
+        needs_image=needs_image,
     )
     log(format_result(result))
     if run.outputs.report is not None:
@@ -153,6 +211,31 @@ def run_mapping(
         write_quicklook(run.outputs.quicklook.path, region, run.imagery.path, result)
         log(f"  quicklook {run.outputs.quicklook.path}")
     return result
+
+
+def step_model(run: PreparedRun) -> tuple[BatchModel, bool]:
+    """The step's model for the engine, and whether it needs the imagery's bands."""
+    step = run.step
+    if isinstance(step, ColourVoteStep):
+        return colour_vote_model(step.n_clusters, step.seed), True
+    if isinstance(step, PlugAndPlayStep):
+        assert run.prior is not None  # prepare loads it
+        transform = run.grid.transform
+        statistics = None
+        if step.statistics is not None and step.constraints.statistics > 0:
+            measured = read_statistics(statistics_path(step.statistics))
+            statistics = (measured.statistics, measured.cell_metres)
+        model = PlugAndPlayModel(
+            run.prior,
+            pixel_size=abs(transform.a),
+            optimiser=step.optimiser,
+            constraints=step.constraints,
+            seed=step.seed,
+            device=resolve_device(step.device),
+            statistics=statistics,
+        )
+        return model, True
+    return weak_argmax_model, False
 
 
 def write_quicklook(png: Path, region: RegionConfig, imagery: Path, result: MapResult) -> None:
