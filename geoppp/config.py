@@ -398,6 +398,11 @@ class PlugAndPlayStep(Strict):
         "step: shipped ones by name (e.g. demo-source) or a JSON file (a path relative to "
         "this YAML), for the `statistics` constraint.",
     )
+    weak_detail: bool = Field(
+        True,
+        description="Multiply the prior's upsampled probabilities by the weak labels' detail "
+        "within each prior cell (e.g. roads from vectors), rather than upsample alone.",
+    )
     seed: int = Field(0, ge=0, description="Mixed into each tile's seed (from its position).")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="auto: CUDA when torch sees a GPU, else CPU."

@@ -133,6 +133,36 @@ def coarsen(
     return CoarseTiles(image, weak, coarse_valid[:, 0], colour, codes)
 
 
+DETAIL_FLOOR = 0.01
+"""Added to both weak-label maps in :func:`weak_detail`, so that a class the weak labels
+rule out at a pixel is damped, not erased."""
+
+
+def weak_detail(
+    fine: Tensor,
+    coarse_weak: Tensor,
+    arrays: Mapping[str, np.ndarray],
+    valid: np.ndarray,
+    factor: int,
+) -> Tensor:
+    """The prior's upsampled probabilities times the weak labels' detail within each cell.
+
+    The prior works on cells of ``factor`` pixels, so a 4 m road drawn from a vector layer
+    is a smear after upsampling. Where the weak labels vary inside a cell, the ratio of the
+    pixel's weak probability to the cell's (upsampled alike) says which pixels of the cell
+    hold which class: p(k) ∝ p_prior(k) · (w_pixel(k) + f) / (w_cell(k) + f), with f =
+    :data:`DETAIL_FLOOR`. Where the weak labels are flat within the cell the ratio is 1 and
+    the prior decides alone. (B, K, H, W) → same.
+    """
+    device = fine.device
+    labelled = torch.from_numpy(arrays["labelled"] & valid).to(device).unsqueeze(1)
+    weak = torch.from_numpy(np.nan_to_num(arrays["weak_labels"])).to(device).float()
+    cell = F.interpolate(coarse_weak, scale_factor=factor, mode="bilinear", align_corners=False)
+    ratio = (weak + DETAIL_FLOOR) / (cell + DETAIL_FLOOR)
+    detailed = fine * torch.where(labelled, ratio, torch.ones_like(ratio))
+    return detailed / detailed.sum(dim=1, keepdim=True).clamp(min=1e-12)
+
+
 class PlugAndPlayModel:
     """A :class:`~geoppp.geo.engine.BatchModel`: class probabilities by plug-and-play
     inference under a frozen prior.
@@ -147,6 +177,8 @@ class PlugAndPlayModel:
         device: where to run (the checkpoint's model is moved there).
         statistics: label statistics measured on the source region and the side of their
             blocks in metres, for the ``statistics`` constraint.
+        weak_detail: bring the weak labels' detail finer than the prior's cells back into
+            the upsampled probabilities (see :func:`weak_detail`).
     """
 
     def __init__(
@@ -158,6 +190,7 @@ class PlugAndPlayModel:
         seed: int = 0,
         device: torch.device | str = "cpu",
         statistics: tuple[LabelStatistics, float] | None = None,
+        weak_detail: bool = True,
     ) -> None:
         self.layout = PatchLayout.from_dict(prior.layout)
         ratio = self.layout.gsd / pixel_size
@@ -177,6 +210,7 @@ class PlugAndPlayModel:
         if constraints.statistics > 0 and statistics is None:
             raise ConfigError("the statistics constraint needs label statistics")
         self.statistics = statistics
+        self.weak_detail = weak_detail
 
     @property
     def needs_image(self) -> bool:
@@ -203,6 +237,8 @@ class PlugAndPlayModel:
             fine = F.interpolate(
                 probabilities, scale_factor=self.factor, mode="bilinear", align_corners=False
             )
+            if self.weak_detail:
+                fine = weak_detail(fine, tiles.weak, arrays, valid, self.factor)
         out = fine.cpu().numpy().astype(np.float32)
         out[~np.broadcast_to(valid[:, np.newaxis], out.shape)] = np.nan
         return out

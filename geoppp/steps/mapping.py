@@ -233,6 +233,7 @@ def step_model(run: PreparedRun) -> tuple[BatchModel, bool]:
             seed=step.seed,
             device=resolve_device(step.device),
             statistics=statistics,
+            weak_detail=step.weak_detail,
         )
         return model, True
     return weak_argmax_model, False
