@@ -98,6 +98,28 @@ def test_the_shipped_demo_region_and_pipeline_are_valid() -> None:
     assert kind_of(DEMO_PIPELINE_YAML) is PipelineConfig
 
 
+@pytest.mark.parametrize(
+    "path", sorted((DEMO_PIPELINE_YAML.parent).glob("*.yaml")), ids=lambda path: path.name
+)
+def test_every_shipped_pipeline_is_valid(path: Path) -> None:
+    pipeline = load_pipeline(path)
+    assert pipeline.steps and pipeline.region.is_file()
+
+
+def test_a_comparison_of_an_unknown_step_is_refused(tmp_path: Path) -> None:
+    document = pipeline_document()
+    document["steps"].append(
+        {
+            "name": "compare",
+            "kind": "compare",
+            "steps": ["weak-argmax", "nope"],
+            "outputs": {"report": "out/compare.json"},
+        }
+    )
+    with pytest.raises(ConfigError, match=r"compares \['nope'\]"):
+        load_pipeline(write_yaml(tmp_path / "pipeline.yaml", document))
+
+
 def test_colours_are_stored_in_lower_case(tmp_path: Path) -> None:
     document = changed(
         region_document(), lambda d: d["classes"]["classes"][0].update(colour="#AbCdEf")
