@@ -199,7 +199,14 @@ def optimise(
         module.eval()
     history: list[tuple[int, float]] = []
     batch = init.shape[0]
-    for i in tqdm(range(config.steps), disable=not progress, desc="plug-and-play"):
+    steps = tqdm(
+        range(config.steps),
+        disable=not progress,
+        desc=f"plug-and-play, {init.shape[0]} tiles",
+        unit="step",
+        leave=False,
+    )
+    for i in steps:
         t = ts[i]
         loss = eta.new_zeros(())
         if config.prior_weight > 0:

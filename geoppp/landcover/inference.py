@@ -179,6 +179,7 @@ class PlugAndPlayModel:
             blocks in metres, for the ``statistics`` constraint.
         weak_detail: bring the weak labels' detail finer than the prior's cells back into
             the upsampled probabilities (see :func:`weak_detail`).
+        progress: show a bar of the optimiser's steps for each batch.
     """
 
     def __init__(
@@ -191,6 +192,7 @@ class PlugAndPlayModel:
         device: torch.device | str = "cpu",
         statistics: tuple[LabelStatistics, float] | None = None,
         weak_detail: bool = True,
+        progress: bool = False,
     ) -> None:
         self.layout = PatchLayout.from_dict(prior.layout)
         ratio = self.layout.gsd / pixel_size
@@ -211,6 +213,7 @@ class PlugAndPlayModel:
             raise ConfigError("the statistics constraint needs label statistics")
         self.statistics = statistics
         self.weak_detail = weak_detail
+        self.progress = progress
 
     @property
     def needs_image(self) -> bool:
@@ -231,7 +234,9 @@ class PlugAndPlayModel:
         seeds = [tile_seed(int(r), int(c), self.seed) for r, c in origins]
         init = self.initial_eta(tiles)
         terms = self.bind_constraints(tiles, seeds)
-        result = optimise(self.model, self.schedule, init, terms, self.optimiser, seeds)
+        result = optimise(
+            self.model, self.schedule, init, terms, self.optimiser, seeds, progress=self.progress
+        )
         with torch.no_grad():
             probabilities = label_probabilities(result.x[:, self.layout.image_channels :])
             fine = F.interpolate(

@@ -175,7 +175,7 @@ def run_mapping(
 ) -> MapResult:
     """Map one imagery file with one step, then score it and draw its quicklook if asked."""
     log(f"step {run.step.name}: {run.imagery.path.name} → {run.outputs.class_map.path}")
-    model, needs_image = step_model(run)
+    model, needs_image = step_model(run, execution.progress)
     result = map_imagery(
         run.imagery,
         run.grid,
@@ -213,7 +213,7 @@ def run_mapping(
     return result
 
 
-def step_model(run: PreparedRun) -> tuple[BatchModel, bool]:
+def step_model(run: PreparedRun, progress: bool = False) -> tuple[BatchModel, bool]:
     """The step's model for the engine, and whether it needs the imagery's bands."""
     step = run.step
     if isinstance(step, ColourVoteStep):
@@ -234,6 +234,7 @@ def step_model(run: PreparedRun) -> tuple[BatchModel, bool]:
             device=resolve_device(step.device),
             statistics=statistics,
             weak_detail=step.weak_detail,
+            progress=progress,
         )
         return model, True
     return weak_argmax_model, False
