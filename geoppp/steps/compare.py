@@ -176,7 +176,7 @@ def write_figure(path: Path, region: RegionConfig, rows: Sequence[ComparisonRow]
     figure.tight_layout()
     partial = path.with_name(f".{path.name}.partial.png")
     try:
-        figure.savefig(partial, dpi=110)
+        figure.savefig(partial, dpi=110, bbox_inches="tight")
         partial.replace(path)
     finally:
         plt.close(figure)
