@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -14,17 +12,6 @@ from geoppp.landcover.clustering import (
     downsampled_clusters,
     local_gmm,
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Run torch single-threaded, as tests/diffusion does: on tensors this small a second
-    thread only adds synchronisation, and on a loaded 2-core machine it made these tests
-    ten times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def two_colours(batch: int = 2, size: int = 16, seed: int = 1) -> torch.Tensor:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -17,17 +17,6 @@ from geoppp.landcover.constraints import (
     local_nmi,
     weak_label_kl,
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Run torch single-threaded, as tests/diffusion does: on tensors this small a second
-    thread only adds synchronisation, and on a loaded 2-core machine it made these tests
-    ten times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def one_hot(classes: torch.Tensor, n: int) -> torch.Tensor:
