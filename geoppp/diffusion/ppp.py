@@ -17,7 +17,7 @@ its batch. Knows nothing about maps: constraints are callables.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -164,7 +164,6 @@ def optimise(
     seeds: Sequence[int],
     progress: bool = False,
     log_every: int = 50,
-    project: Callable[[Tensor], Tensor] | None = None,
 ) -> PlugAndPlayResult:
     """Minimise F(η) for a batch of problems, then refine if the config asks.
 
@@ -177,8 +176,6 @@ def optimise(
         seeds: one per problem; all of problem b's randomness comes from ``seeds[b]``.
         progress: show a tqdm bar.
         log_every: steps per entry of the loss history.
-        project: applied to η after each step and after refinement (e.g. to hold observed
-            channels fixed); None: only the [-1, 1] clip, if configured.
 
     Returns:
         the optimised η and the loss history.
@@ -222,22 +219,17 @@ def optimise(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        with torch.no_grad():
-            _project(eta, config.clip, project)
+        if config.clip:
+            with torch.no_grad():
+                eta.clamp_(-1.0, 1.0)
         if i % log_every == 0 or i == config.steps - 1:
             history.append((i, float(loss.detach()) / batch))
     x = eta.detach()
     if config.refine is not None:
         x = refine(model, schedule, x, config.refine, draws)
-        _project(x, config.clip, project)
+        if config.clip:
+            x = x.clamp(-1.0, 1.0)
     return PlugAndPlayResult(x, history)
-
-
-def _project(x: Tensor, clip: bool, project: Callable[[Tensor], Tensor] | None) -> None:
-    if clip:
-        x.clamp_(-1.0, 1.0)
-    if project is not None:
-        x.copy_(project(x))
 
 
 @torch.no_grad()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -215,11 +214,6 @@ class PlugAndPlayModel:
         self.weak_detail = weak_detail
         self.progress = progress
 
-    @property
-    def needs_image(self) -> bool:
-        """Whether the reader must pass the imagery (always: colour terms and nodata)."""
-        return True
-
     def __call__(self, arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
         height, width = valid.shape[1:]
         if height % self.factor or width % self.factor:
@@ -348,12 +342,3 @@ class PlugAndPlayModel:
                 )
             )
         return torch.cat(posteriors).float()
-
-    def describe(self) -> dict[str, Any]:
-        """Settings for a report."""
-        return {
-            "prior_mode": self.layout.mode,
-            "gsd": self.layout.gsd,
-            "optimiser": self.optimiser.model_dump(),
-            "constraints": self.constraints.model_dump(),
-        }

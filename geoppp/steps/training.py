@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
-from geoppp.config import RegionConfig, TrainPriorStep
+from geoppp.config import PatchesConfig, RegionConfig, TrainPriorStep
 from geoppp.diffusion.checkpoint import load_checkpoint
 from geoppp.diffusion.denoiser import DenoiserConfig
 from geoppp.diffusion.sampling import sample
@@ -37,6 +37,27 @@ class PreparedTraining:
     colours: list[tuple[int, int, int]]
 
 
+def region_patches(region: RegionConfig, patches: PatchesConfig) -> RegionPatches:
+    """The training patches of a region with ground truth, as ``patches`` describes them."""
+    assert region.ground_truth is not None
+    imagery = region.imagery.paths
+    return RegionPatches(
+        imagery,
+        region.imagery.bands,
+        [for_tile(region.ground_truth.path, region, path) for path in imagery],
+        truth_classes(region),
+        len(region.classes.classes),
+        gsd=patches.gsd,
+        size=patches.size,
+        mode=patches.mode,
+        max_invalid=patches.max_invalid,
+        nodata=region.imagery.nodata,
+        label_band=region.ground_truth.band,
+        band_names=region.imagery.band_names,
+        class_names=region.classes.names,
+    )
+
+
 def prepare_training(
     step: TrainPriorStep, region: RegionConfig, overwrite: bool
 ) -> PreparedTraining:
@@ -56,22 +77,7 @@ def prepare_training(
         raise ConfigError(f"step {step.name}: folder {checkpoint.parent} does not exist")
     if step.outputs.samples is not None:
         check_writable(OutputOptions(step.outputs.samples, overwrite=overwrite))
-    imagery = region.imagery.paths
-    patches = RegionPatches(
-        imagery,
-        region.imagery.bands,
-        [for_tile(region.ground_truth.path, region, path) for path in imagery],
-        truth_classes(region),
-        len(region.classes.classes),
-        gsd=step.patches.gsd,
-        size=step.patches.size,
-        mode=step.patches.mode,
-        max_invalid=step.patches.max_invalid,
-        nodata=region.imagery.nodata,
-        label_band=region.ground_truth.band,
-        band_names=region.imagery.band_names,
-        class_names=region.classes.names,
-    )
+    patches = region_patches(region, step.patches)
     try:
         denoiser = DenoiserConfig.model_validate(
             {**step.denoiser, "in_channels": patches.channels, "sample_size": step.patches.size}

@@ -173,8 +173,7 @@ def _demo_step() -> Any:
 def _export_demo(mode: PatchMode) -> ExportedJob:
     """The demo prior's patches, built as ``geoppp.steps.training.prepare_training`` does."""
     from geoppp.diffusion import DenoiserConfig
-    from geoppp.landcover.patches import RegionPatches
-    from geoppp.region import for_tile, truth_classes
+    from geoppp.steps.training import region_patches
 
     region, step = _demo_step()
     if not all(path.exists() for path in region.imagery.paths):
@@ -189,23 +188,7 @@ def _export_demo(mode: PatchMode) -> ExportedJob:
             cwd=REPO,
         )
         region, step = _demo_step()
-    assert region.ground_truth is not None
-    imagery = region.imagery.paths
-    patches = RegionPatches(
-        imagery,
-        region.imagery.bands,
-        [for_tile(region.ground_truth.path, region, path) for path in imagery],
-        truth_classes(region),
-        len(region.classes.classes),
-        gsd=step.patches.gsd,
-        size=step.patches.size,
-        mode=mode,
-        max_invalid=step.patches.max_invalid,
-        nodata=region.imagery.nodata,
-        label_band=region.ground_truth.band,
-        band_names=region.imagery.band_names,
-        class_names=region.classes.names,
-    )
+    patches = region_patches(region, step.patches.model_copy(update={"mode": mode}))
     denoiser = DenoiserConfig.model_validate(
         {**step.denoiser, "in_channels": patches.channels, "sample_size": step.patches.size}
     )
@@ -218,7 +201,7 @@ def _export_demo(mode: PatchMode) -> ExportedJob:
         files,
         {**patches.layout.to_dict(), "class_colours": colours},
         denoiser.model_dump(mode="json"),
-        f"{region.name}: {[str(p.relative_to(REPO)) for p in imagery]} ({mode}, "
+        f"{region.name}: {[str(p.relative_to(REPO)) for p in region.imagery.paths]} ({mode}, "
         f"{DEMO_PIPELINE.relative_to(REPO)})",
     )
 
