@@ -26,8 +26,10 @@ from geoppp.config import (
     kind_of,
     load_pipeline,
     load_region,
+    read_yaml,
 )
 from geoppp.diffusion.training import TrainingResult
+from geoppp.errors import ConfigError
 from geoppp.geo.raster import grid_of, require_bands
 from geoppp.landcover.mapping import MapResult
 from geoppp.region import weak_label_sources
@@ -40,6 +42,10 @@ from geoppp.steps.compare import (
 from geoppp.steps.mapping import PreparedRun, prepare, run_mapping
 from geoppp.steps.statistics import PreparedStatistics, prepare_statistics, run_statistics
 from geoppp.steps.training import PreparedTraining, prepare_training, run_training
+from geoppp.tasks import TaskPipeline
+
+# The reference tasks' pipelines, by the value of their YAML's top-level `task:` key.
+TASK_PIPELINES: dict[str, TaskPipeline] = {}
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,11 @@ def run_pipeline(
     path: Path, overrides: Overrides = Overrides(), log: Callable[[str], None] = print
 ) -> list[StepReport]:
     """Run every step of the pipeline YAML at ``path``, in order."""
+    task = task_pipeline(path)
+    if task is not None:
+        progress = True if overrides.progress is None else overrides.progress
+        task.run(path, overrides.overwrite, progress, log)
+        return []
     pipeline = load_pipeline(path)
     region = load_region(pipeline.region)
     execution = overrides.apply(pipeline.execution)
@@ -137,6 +148,9 @@ def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:
     Returns:
         Human-readable lines describing what was checked; problems raise.
     """
+    task = task_pipeline(path)
+    if task is not None:
+        return task.check(path, overrides.overwrite)
     if kind_of(path) is PipelineConfig:
         pipeline = load_pipeline(path)
         region = load_region(pipeline.region)
@@ -155,3 +169,16 @@ def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:
         f"{len(region.weak_labels)} weak-label source(s), {len(region.classes.classes)} "
         "classes: inputs OK"
     ]
+
+
+def task_pipeline(path: Path) -> TaskPipeline | None:
+    """The reference task whose pipeline the YAML at ``path`` is, or None for a region's."""
+    document = read_yaml(path)
+    if "task" not in document:
+        return None
+    name = document["task"]
+    if name not in TASK_PIPELINES:
+        raise ConfigError(
+            f"{path}: task: unknown task {name!r}; expected one of {sorted(TASK_PIPELINES)}"
+        )
+    return TASK_PIPELINES[name]
