@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
-from geoppp import __version__
+from geoppp import __version__, api
 from geoppp.errors import GeopppError
-from geoppp.pipeline import Overrides, check_file, run_pipeline
+from geoppp.pipeline import Overrides
 
 DEMO_FOLDER = Path("demo-data")
 
@@ -70,6 +71,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     draw.set_defaults(handler=_sample)
 
+    segment = commands.add_parser(
+        "segment", help="map one region with one method, without writing a pipeline YAML"
+    )
+    segment.add_argument("region", type=Path, help="region YAML file")
+    segment.add_argument("--out", type=Path, required=True, help="class map GeoTIFF to write")
+    segment.add_argument(
+        "--method",
+        choices=("plug_and_play", "weak_argmax", "colour_vote"),
+        default="plug_and_play",
+    )
+    segment.add_argument(
+        "--prior", default="demo-joint", help="shipped prior name or checkpoint (plug_and_play)"
+    )
+    segment.add_argument("--steps", type=int, help="optimiser steps (plug_and_play)")
+    segment.add_argument("--probabilities", type=Path, help="also write class probabilities")
+    segment.add_argument("--report", type=Path, help="JSON of scores against ground truth")
+    _add_overrides(segment)
+    segment.set_defaults(handler=_segment)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score a class map against its region's ground truth"
+    )
+    evaluate.add_argument("region", type=Path, help="region YAML file with ground_truth")
+    evaluate.add_argument("class_map", type=Path, help="class map GeoTIFF")
+    evaluate.set_defaults(handler=_evaluate)
+
     demo_region = commands.add_parser(
         "make-demo-region",
         help="write synthetic demo regions (GeoTIFFs and GeoPackages): a green, forested "
@@ -119,50 +146,74 @@ def _overrides(arguments: argparse.Namespace) -> Overrides:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    run_pipeline(arguments.pipeline, _overrides(arguments))
+    api.run_pipeline(arguments.pipeline, _overrides(arguments))
     return 0
 
 
 def _validate(arguments: argparse.Namespace) -> int:
-    for line in check_file(arguments.file, Overrides(overwrite=arguments.overwrite)):
+    for line in api.validate(arguments.file, arguments.overwrite):
         print(line)
     return 0
 
 
 def _show(arguments: argparse.Namespace) -> int:
-    from geoppp.preview import write_region_preview
-
     out = arguments.out or Path(f"{arguments.region.stem}-preview.png")
-    write_region_preview(arguments.region, out, arguments.imagery, arguments.max_size)
+    api.preview_region(arguments.region, out, arguments.imagery, arguments.max_size)
     print(f"wrote {out}")
     return 0
 
 
 def _sample(arguments: argparse.Namespace) -> int:
-    from geoppp.steps.training import sample_checkpoint
-
-    out, statistics = sample_checkpoint(
-        arguments.checkpoint, arguments.n, arguments.out, arguments.seed, arguments.steps
+    out, statistics = api.sample_prior(
+        arguments.checkpoint, arguments.out, arguments.n, arguments.seed, arguments.steps
     )
     print(f"wrote {arguments.n} samples to {out}\n  samples: {statistics}")
     return 0
 
 
+def _segment(arguments: argparse.Namespace) -> int:
+    overrides = _overrides(arguments)
+    settings = {}
+    if arguments.steps is not None:
+        settings["optimiser"] = {"steps": arguments.steps}
+    api.segment_region(
+        arguments.region,
+        arguments.out,
+        method=arguments.method,
+        prior=arguments.prior,
+        settings=settings,
+        probabilities=arguments.probabilities,
+        report=arguments.report,
+        overwrite=overrides.overwrite,
+        batch_size=overrides.batch_size or 8,
+        workers=overrides.workers or 1,
+        progress=overrides.progress is not False,
+    )
+    return 0
+
+
+def _evaluate(arguments: argparse.Namespace) -> int:
+    scores = api.evaluate(arguments.region, arguments.class_map)
+    print(f"accuracy {scores.accuracy:.3f}, mIoU {scores.miou:.3f} over {scores.pixels} pixels")
+    return 0
+
+
 def _make_demo_region(arguments: argparse.Namespace) -> int:
-    domains = ("source", "target") if arguments.domain == "both" else (arguments.domain,)
+    domains: tuple[Literal["source", "target"], ...] = (
+        ("source", "target") if arguments.domain == "both" else (arguments.domain,)
+    )
     _make_demo_regions(arguments.out, domains, arguments.size, arguments.seed)
     return 0
 
 
 def _make_demo_regions(
-    parent: Path, domains: Sequence[str], size: int | None = None, seed: int = 0
+    parent: Path,
+    domains: Sequence[Literal["source", "target"]],
+    size: int | None = None,
+    seed: int = 0,
 ) -> None:
-    from geoppp.landcover.synthetic import MIN_SIZE, make_demo_region
-
-    if size is not None and size < MIN_SIZE:
-        raise GeopppError(f"--size {size}: a demo region needs at least {MIN_SIZE} pixels a side")
     for domain in domains:
-        region = make_demo_region(parent / domain, domain, size, seed)
+        region = api.make_demo_region(parent / domain, domain, size, seed)
         print(f"wrote the {domain} demo region to {region.imagery.parent}")
 
 
@@ -173,7 +224,7 @@ def _demo(arguments: argparse.Namespace) -> int:
             f"{pipeline} not found; run `geoppp demo` from the root of a geoppp checkout"
         )
     _make_demo_regions(pipeline.resolve().parent.parent / DEMO_FOLDER, ("source", "target"))
-    run_pipeline(pipeline, Overrides(overwrite=True))
+    api.run_pipeline(pipeline, Overrides(overwrite=True))
     return 0
 
 

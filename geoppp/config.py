@@ -552,11 +552,18 @@ def read_yaml(path: Path) -> dict[str, Any]:
 def load(path: Path, model: type[Model]) -> Model:
     """Validate the YAML file at ``path`` against ``model``, paths resolved beside it."""
     path = Path(path)
-    document = read_yaml(path)
+    return validate_document(read_yaml(path), model, path.resolve().parent, path)
+
+
+def validate_document(
+    document: dict[str, Any], model: type[Model], base: Path, source: Path | str
+) -> Model:
+    """Validate a mapping against ``model``, relative paths resolved against ``base``;
+    problems raise a :class:`ConfigError` that names ``source`` (a file, or the caller)."""
     try:
-        return model.model_validate(document, context={"base": path.resolve().parent})
+        return model.model_validate(document, context={"base": base})
     except ValidationError as error:
-        raise ConfigError(describe_errors(path, model, error)) from None
+        raise ConfigError(describe_errors(Path(source), model, error)) from None
 
 
 def load_region(path: Path) -> RegionConfig:

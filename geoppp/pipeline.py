@@ -121,7 +121,13 @@ def run_pipeline(
         progress = True if overrides.progress is None else overrides.progress
         task.run(path, overrides.overwrite, progress, log)
         return []
-    pipeline = load_pipeline(path)
+    return run_pipeline_config(load_pipeline(path), overrides, log)
+
+
+def run_pipeline_config(
+    pipeline: PipelineConfig, overrides: Overrides = Overrides(), log: Callable[[str], None] = print
+) -> list[StepReport]:
+    """Run every step of a validated pipeline, in order (the API builds these in memory)."""
     region = load_region(pipeline.region)
     execution = overrides.apply(pipeline.execution)
     reports = {step.name: StepReport(step.name, step.kind) for step in pipeline.steps}

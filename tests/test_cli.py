@@ -125,7 +125,11 @@ def test_run_writes_the_map_and_refuses_to_overwrite_it(
 
     assert main(["run", str(pipeline), "--no-progress", "--overwrite", "--batch-size", "2"]) == 0
     assert np.array_equal(read_pixels(output), class_map)
-    assert sorted(p.name for p in output.parent.iterdir()) == ["map.tif", "map.tif.aux.xml"]
+    assert sorted(p.name for p in output.parent.iterdir()) == [
+        "map.qml",
+        "map.tif",
+        "map.tif.aux.xml",
+    ]
 
 
 def test_run_reports_a_missing_input_without_a_traceback(
@@ -173,7 +177,7 @@ def test_make_demo_region_refuses_a_tiny_size(
 ) -> None:
     assert main(["make-demo-region", "--out", str(tmp_path), "--size", "16"]) == 2
 
-    assert "--size 16" in capsys.readouterr().err
+    assert "size 16: a demo region needs at least" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -201,7 +201,11 @@ def test_a_cog_class_map_keeps_its_colour_table(tmp_path: Path, demo: DemoRegion
     with rasterio.open(tmp_path / "out" / "map.tif") as dataset:
         assert dataset.colormap(1)[4] == (0, 128, 0, 255)
         assert dataset.nodata == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["map.tif", "map.tif.aux.xml"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "map.qml",
+        "map.tif",
+        "map.tif.aux.xml",
+    ]
 
 
 def test_tiles_that_are_all_nodata_are_skipped_and_stay_nodata(

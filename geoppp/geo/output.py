@@ -3,7 +3,8 @@
 Each output is written under a temporary name beside its final path and renamed only when
 complete, so an interrupted run never leaves a half-written file under the final name. An
 existing output is refused unless ``overwrite`` is set. Class maps carry a nodata value, an
-embedded colour table and class names, so that QGIS shows them with a legend; COG output
+embedded colour table and class names, and a QGIS style (``.qml``) is written beside them,
+so that QGIS shows them with a legend; COG output
 uses nearest or mode overviews, which never invent class codes.
 """
 
@@ -24,6 +25,7 @@ import rasterio.shutil
 from geoppp.errors import OutputError
 from geoppp.geo.grid import Grid
 from geoppp.geo.mosaic import Block
+from geoppp.geo.qgis_style import class_map_style, style_path
 
 OverviewResampling = Literal["nearest", "mode"]
 
@@ -188,6 +190,12 @@ class ClassMapOutput(RasterOutput):
         temporary = sidecar.with_name(f".{sidecar.name}.partial-{os.getpid()}")
         temporary.write_text(category_sidecar(self.classes, int(self.nodata or 0)))
         os.replace(temporary, sidecar)
+        # GDAL's colour table and categories do not reach QGIS's legend names everywhere
+        # (a COG's overviews, older QGIS); its own style file beside the map always does.
+        style = style_path(self.options.path)
+        temporary = style.with_name(f".{style.name}.partial-{os.getpid()}")
+        temporary.write_text(class_map_style(self.classes))
+        os.replace(temporary, style)
 
 
 class ValueOutput(RasterOutput):

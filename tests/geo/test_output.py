@@ -152,7 +152,7 @@ def test_cog_overviews_only_hold_real_classes(tmp_path: Path, resampling: str) -
         assert present <= allowed
         assert present >= set(VALUES.tolist())
     assert (tmp_path / "map.tif.aux.xml").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif", "map.tif.aux.xml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.qml", "map.tif", "map.tif.aux.xml"]
 
 
 def test_value_output_cog(tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path: Path) -> None:
     write_class_map(grid, indices, OutputOptions(path, overwrite=True, cog=True), core=16, halo=0)
     with rasterio.open(path) as dataset:
         np.testing.assert_array_equal(dataset.read(1), expected_map(indices))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.tif", "map.tif.aux.xml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.qml", "map.tif", "map.tif.aux.xml"]
 
 
 def test_missing_output_folder_is_refused(tmp_path: Path) -> None:

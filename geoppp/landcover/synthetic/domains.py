@@ -43,6 +43,8 @@ class Domain:
         crs: the UTM CRS of the imagery and labels.
         origin: map coordinates (x, y) of the upper-left corner, metres.
         size: default width and height, pixels of 1 m.
+        cooccurrence: the real EnviroAtlas P(class | NLCD) table of the city it resembles,
+            which its region YAML turns NLCD into weak labels with.
         appearance: class value → how the class looks.
         road_spacing: distance between parallel town streets across a block, metres (blocks
             are 2.5 times as long).
@@ -67,6 +69,7 @@ class Domain:
     crs: str
     origin: tuple[float, float]
     size: int
+    cooccurrence: str
     appearance: Mapping[int, Appearance]
     road_spacing: float
     town_fraction: float
@@ -88,6 +91,7 @@ SOURCE = Domain(
     crs="EPSG:32617",  # UTM 17N
     origin=(584_000.0, 4_478_000.0),  # Pittsburgh, PA
     size=2048,
+    cooccurrence="pittsburgh_pa",
     appearance=MappingProxyType(
         {
             WATER: Appearance((44, 62, 62, 20), 0.06),
@@ -120,6 +124,7 @@ TARGET = Domain(
     crs="EPSG:32612",  # UTM 12N
     origin=(400_000.0, 3_705_000.0),  # Phoenix, AZ
     size=1024,
+    cooccurrence="phoenix_az",
     appearance=MappingProxyType(
         {
             WATER: Appearance((62, 92, 100, 24), 0.10),

@@ -32,6 +32,7 @@ class DemoRegion:
     roads: Path
     buildings: Path
     water: Path
+    region_yaml: Path
 
 
 def make_demo_region(
@@ -42,7 +43,8 @@ def make_demo_region(
     Files: ``imagery.tif`` (R, G, B, NIR uint8, nodata 0), ``labels.tif`` (class values
     1-5 of the ``enviroatlas-5`` scheme, nodata 0 where the imagery is), ``nlcd.tif`` (30 m,
     EPSG:5070), ``roads.gpkg`` (centre lines with ``width`` in metres), ``buildings.gpkg``
-    and ``water.gpkg`` (polygons). The same (domain, size, seed) gives the same files.
+    and ``water.gpkg`` (polygons), and ``region.yaml`` naming them. The same (domain, size,
+    seed) gives the same files.
 
     Args:
         folder: where to write.
@@ -84,6 +86,7 @@ def make_demo_region(
                 "roads.gpkg",
                 "buildings.gpkg",
                 "water.gpkg",
+                "region.yaml",
             )
         )
     )
@@ -125,4 +128,23 @@ def make_demo_region(
         (layout.water, region.water, "Polygon"),
     ):
         frame.to_crs(VECTOR_CRS).to_file(path, driver="GPKG", geometry_type=geometry_type)
+    region.region_yaml.write_text(region_yaml(domain))
     return region
+
+
+def region_yaml(domain: str) -> str:
+    """The region YAML of a demo region of ``domain``, with paths relative to its folder
+    (the same settings as the checkout's ``regions/demo-*.yaml``)."""
+    table = DOMAINS[domain].cooccurrence
+    return f"""# The synthetic {domain} demo region, written by geoppp with its files.
+name: demo-{domain}
+imagery: {{paths: [imagery.tif], bands: [1, 2, 3, 4], band_names: [red, green, blue, nir]}}
+classes: enviroatlas-5
+weak_labels:
+  # NLCD through P(class | NLCD) of the real EnviroAtlas land cover of {table}.
+  - {{kind: nlcd, path: nlcd.tif, table: {table}, blur: {{sigma: 31, radius: 50}}}}
+  - {{kind: vector, path: roads.gpkg, class: impervious, buffer: 4}}
+  - {{kind: vector, path: buildings.gpkg, class: impervious}}
+  - {{kind: vector, path: water.gpkg, class: water}}
+ground_truth: {{path: labels.tif}}
+"""

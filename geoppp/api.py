@@ -1,0 +1,317 @@
+"""The public Python API: what scripts (beside QGIS, in notebooks) call, and what every
+`geoppp` command is a thin layer over. Re-exported by the package: ``geoppp.segment_region``.
+
+Each function takes paths as ``str`` or :class:`~pathlib.Path`, validates its settings with
+the same models as the YAML pipelines (so a mistake reads the same either way), and raises
+:class:`geoppp.errors.GeopppError` subclasses for anything a user can get wrong.
+
+The examples run as tests (in a temporary folder); they use a small synthetic region:
+
+>>> import geoppp
+>>> files = geoppp.make_demo_region("demo/target", "target", size=256)
+>>> files.region_yaml.as_posix()
+'demo/target/region.yaml'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from geoppp.config import (
+    PipelineConfig,
+    load_region,
+    validate_document,
+)
+from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
+from geoppp.diffusion.training import TrainingResult
+from geoppp.errors import ConfigError
+from geoppp.landcover.mapping import MapResult
+from geoppp.landcover.metrics import Scores
+from geoppp.landcover.priors import prior_path
+from geoppp.landcover.synthetic import MIN_SIZE, DemoRegion
+from geoppp.landcover.synthetic import make_demo_region as write_demo_region
+from geoppp.pipeline import Overrides, check_file, run_pipeline, run_pipeline_config
+from geoppp.preview import write_region_preview
+from geoppp.steps.report import score_map
+from geoppp.steps.training import sample_checkpoint
+
+Method = Literal["plug_and_play", "weak_argmax", "colour_vote"]
+Log = Callable[[str], None]
+
+__all__ = [
+    "evaluate",
+    "load_prior",
+    "make_demo_region",
+    "preview_region",
+    "run_pipeline",
+    "sample_prior",
+    "segment_region",
+    "train_prior",
+    "validate",
+]
+
+
+def make_demo_region(
+    folder: str | Path,
+    domain: Literal["source", "target"] = "target",
+    size: int | None = None,
+    seed: int = 0,
+) -> DemoRegion:
+    """Write a synthetic demo region: its files and a region YAML naming them.
+
+    Args:
+        folder: created if needed; receives ``imagery.tif`` (R, G, B, NIR uint8 at 1 m, UTM),
+            ``labels.tif`` (ground truth), ``nlcd.tif`` (30 m, EPSG:5070), road, building
+            and water GeoPackages, and ``region.yaml``.
+        domain: ``source`` (green, like Pittsburgh) or ``target`` (arid, like Phoenix).
+        size: pixels (metres) a side; the domain's default when None (2048 / 1024).
+        seed: the same (domain, size, seed) writes the same bytes.
+
+    Returns:
+        The paths written (``.imagery``, ``.labels``, ``.nlcd``, ``.region_yaml``, ...).
+
+    Example:
+        >>> files = make_demo_region("demo/small", "target", size=128)
+        >>> files.region_yaml.name, sorted(p.name for p in files.imagery.parent.glob("*.tif"))
+        ('region.yaml', ['imagery.tif', 'labels.tif', 'nlcd.tif'])
+    """
+    if size is not None and size < MIN_SIZE:
+        raise ConfigError(f"size {size}: a demo region needs at least {MIN_SIZE} pixels a side")
+    return write_demo_region(Path(folder), domain, size, seed)
+
+
+def segment_region(
+    region: str | Path,
+    class_map: str | Path,
+    *,
+    method: Method = "plug_and_play",
+    prior: str | Path | None = "demo-joint",
+    settings: Mapping[str, Any] | None = None,
+    probabilities: str | Path | None = None,
+    report: str | Path | None = None,
+    overwrite: bool = False,
+    batch_size: int = 8,
+    workers: int = 1,
+    progress: bool = True,
+    log: Log = print,
+) -> list[MapResult]:
+    """Map a region's land cover into a georeferenced class-map GeoTIFF.
+
+    Args:
+        region: a region YAML (imagery, weak labels, class scheme).
+        class_map: the GeoTIFF to write, its folder created if needed (uint8, one value per
+            class, a colour table, class names, and a QGIS ``.qml`` style beside it). With
+            several imagery files, put ``{imagery}`` in the name.
+        method: ``plug_and_play`` (the diffusion prior under weak-label and image
+            constraints), or the baselines ``weak_argmax`` and ``colour_vote``.
+        prior: for ``plug_and_play``: a shipped prior's name (``demo-joint``,
+            ``demo-labels``, ``chesapeake-joint``, ``chesapeake-labels``) or a checkpoint.
+        settings: any further fields of the step, as in a pipeline YAML (e.g.
+            ``{"optimiser": {"steps": 50}, "constraints": {"weak_kl": 0.1}}``).
+        probabilities: optional float32 GeoTIFF of per-class probabilities.
+        report: optional JSON of accuracy and IoU (needs the region's ground truth).
+        overwrite: replace outputs that exist (otherwise they are refused).
+        batch_size: tiles per model call.
+        workers: dask threads.
+        progress: show progress bars.
+        log: receives one line per event (``print`` by default).
+
+    Returns:
+        One :class:`MapResult` per imagery file: paths written, seconds, class areas.
+
+    Example:
+        >>> [result] = segment_region(
+        ...     "demo/target/region.yaml", "maps/weak.tif", method="weak_argmax",
+        ...     progress=False, log=lambda line: None)
+        >>> result.class_map.name, sorted(result.class_pixels)[:2]
+        ('weak.tif', ['barren', 'grass'])
+    """
+    step: dict[str, Any] = {"name": method.replace("_", "-"), "kind": method}
+    if method == "plug_and_play":
+        if prior is None:
+            raise ConfigError("segment_region: method plug_and_play needs a prior")
+        step["prior"] = str(prior)
+    step.update(settings or {})
+    outputs = {"class_map": class_map, "probabilities": probabilities, "report": report}
+    _make_folders(outputs.values())
+    step["outputs"] = {key: str(value) for key, value in outputs.items() if value is not None}
+    pipeline = _pipeline(region, step, batch_size, workers, progress, "segment_region")
+    [report_of_step] = run_pipeline_config(pipeline, Overrides(overwrite=overwrite), log)
+    return report_of_step.results
+
+
+def train_prior(
+    region: str | Path,
+    checkpoint: str | Path,
+    *,
+    steps: int,
+    mode: Literal["joint", "labels"] = "joint",
+    batch_size: int = 8,
+    settings: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Log = print,
+) -> TrainingResult:
+    """Train a DDPM prior on patches of a region with ground truth (the source region).
+
+    Rerunning with the same checkpoint path resumes from its last saved step.
+
+    Args:
+        region: a region YAML with ``ground_truth``.
+        checkpoint: the safetensors file to write (a few MB).
+        steps: optimiser steps in all.
+        mode: ``joint`` (image bands and labels) or ``labels`` (labels only, as the paper's
+            released code).
+        batch_size: patches per step.
+        settings: any further fields of the ``train_prior`` step, as in a pipeline YAML
+            (``denoiser``, ``patches``, ``training``: lr, seed, ...).
+        overwrite: start afresh even if the checkpoint exists.
+        progress: show a progress bar.
+        log: receives one line per event.
+
+    Returns:
+        The checkpoint path, the step reached, the loss history and the seconds taken.
+
+    Example:
+        >>> result = train_prior(
+        ...     "demo/target/region.yaml", "priors/tiny.safetensors", steps=2, mode="labels",
+        ...     settings={"denoiser": {"base_channels": 8, "channel_multipliers": [1],
+        ...                            "layers_per_block": 1, "attention_resolutions": [],
+        ...                            "norm_groups": 4},
+        ...               "patches": {"size": 16}},
+        ...     progress=False, log=lambda line: None)
+        >>> result.checkpoint_path.name, result.step
+        ('tiny.safetensors', 2)
+    """
+    _make_folders([checkpoint])
+    extra = dict(settings or {})
+    training = {"steps": steps, "batch_size": batch_size, **extra.pop("training", {})}
+    patches = {"mode": mode, **extra.pop("patches", {})}
+    step = {
+        "name": "train-prior",
+        "kind": "train_prior",
+        "patches": patches,
+        "training": training,
+        "outputs": {"checkpoint": str(checkpoint), "samples": None},
+        **extra,
+    }
+    pipeline = _pipeline(region, step, batch_size, 1, progress, "train_prior")
+    [report_of_step] = run_pipeline_config(pipeline, Overrides(overwrite=overwrite), log)
+    assert report_of_step.training is not None  # a train_prior step always trains
+    return report_of_step.training
+
+
+def load_prior(name_or_path: str | Path) -> LoadedCheckpoint:
+    """A prior by shipped name or checkpoint path: the denoiser (eval mode), its noise
+    schedule, and its layout (mode, class names, bands, GSD, patch size).
+
+    Example:
+        >>> prior = load_prior("demo-labels")
+        >>> prior.layout["mode"], prior.layout["class_names"][0]
+        ('labels', 'water')
+    """
+    return load_checkpoint(prior_path(name_or_path))
+
+
+def evaluate(
+    region: str | Path, class_map: str | Path, imagery: str | Path | None = None
+) -> Scores:
+    """Accuracy, per-class IoU and mIoU of a class map against the region's ground truth.
+
+    Args:
+        region: a region YAML with ``ground_truth``.
+        class_map: a class map of one of its imagery files (as written by
+            :func:`segment_region`).
+        imagery: which imagery file the map covers; the region's first when None.
+
+    Example:
+        >>> scores = evaluate("demo/target/region.yaml", "maps/weak.tif")
+        >>> 0.5 < scores.accuracy <= 1.0, len(scores.iou)
+        (True, 5)
+    """
+    config = load_region(Path(region))
+    if config.ground_truth is None:
+        raise ConfigError(f"{region}: the region has no ground_truth to evaluate against")
+    image = Path(imagery) if imagery is not None else config.imagery.paths[0]
+    return score_map(config, image, Path(class_map))
+
+
+def validate(path: str | Path, overwrite: bool = False) -> list[str]:
+    """Check a region or pipeline YAML and every file it names, without running anything.
+
+    Returns:
+        Lines saying what was checked; a problem raises :class:`geoppp.errors.ConfigError`.
+
+    Example:
+        >>> validate("demo/target/region.yaml")[0].endswith("inputs OK")
+        True
+    """
+    return check_file(Path(path), Overrides(overwrite=overwrite))
+
+
+def preview_region(
+    region: str | Path, out: str | Path, imagery: int = 0, max_size: int = 768
+) -> Path:
+    """Write a PNG of a region: imagery, weak-label argmax and (if any) ground truth, with a
+    class legend.
+
+    Args:
+        region: a region YAML.
+        out: the PNG to write.
+        imagery: which imagery file of the region (0-based).
+        max_size: pixels a side of each panel at most.
+
+    Example:
+        >>> preview_region("demo/target/region.yaml", "target.png").name
+        'target.png'
+    """
+    return write_region_preview(Path(region), Path(out), imagery, max_size)
+
+
+def sample_prior(
+    prior: str | Path, out: str | Path, n: int = 16, seed: int = 0, steps: int | None = 250
+) -> tuple[Path, str]:
+    """Draw ``n`` unconditional samples from a land-cover prior and write a PNG grid.
+
+    Args:
+        prior: a shipped prior's name or a checkpoint.
+        out: the PNG to write.
+        n: samples.
+        seed: seeds the draws.
+        steps: ancestral steps, evenly spaced over T (None: all T).
+
+    Returns:
+        The PNG path, and the samples' class frequencies and band means as text.
+
+    Example:
+        >>> path, summary = sample_prior("demo-labels", "samples.png", n=2, steps=2)
+        >>> path.name, summary.startswith("class")
+        ('samples.png', True)
+    """
+    return sample_checkpoint(Path(prior), n, Path(out), seed, steps)
+
+
+def _make_folders(outputs: Iterable[str | Path | None]) -> None:
+    # A script names its outputs in code, not in YAML, so a missing folder is intent, not a
+    # typo to refuse (the pipelines refuse it).
+    for output in outputs:
+        if output is not None:
+            Path(output).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _pipeline(
+    region: str | Path,
+    step: dict[str, Any],
+    batch_size: int,
+    workers: int,
+    progress: bool,
+    caller: str,
+) -> PipelineConfig:
+    document = {
+        "region": str(region),
+        "execution": {"batch_size": batch_size, "workers": workers, "progress": progress},
+        "steps": [step],
+    }
+    return validate_document(document, PipelineConfig, Path.cwd(), caller)
