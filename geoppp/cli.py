@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("class_map", type=Path, help="class map GeoTIFF")
     evaluate.set_defaults(handler=_evaluate)
 
+    qgis = commands.add_parser(
+        "qgis-script",
+        help="write a script that runs this geoppp from QGIS's Python console (in a subprocess)",
+    )
+    qgis.add_argument("--out", type=Path, help="file to write (default: print it)")
+    qgis.set_defaults(handler=_qgis_script)
+
     demo_region = commands.add_parser(
         "make-demo-region",
         help="write synthetic demo regions (GeoTIFFs and GeoPackages): a green, forested "
@@ -195,6 +202,18 @@ def _segment(arguments: argparse.Namespace) -> int:
 def _evaluate(arguments: argparse.Namespace) -> int:
     scores = api.evaluate(arguments.region, arguments.class_map)
     print(f"accuracy {scores.accuracy:.3f}, mIoU {scores.miou:.3f} over {scores.pixels} pixels")
+    return 0
+
+
+def _qgis_script(arguments: argparse.Namespace) -> int:
+    from geoppp.qgis_bridge import script_for
+
+    script = script_for(sys.executable)
+    if arguments.out is None:
+        print(script, end="")
+    else:
+        arguments.out.write_text(script)
+        print(f"wrote {arguments.out}: open it in QGIS's Python editor and run it")
     return 0
 
 
