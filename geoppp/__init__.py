@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from geoppp.api import (
         evaluate,
         load_prior,
+        load_region,
         make_demo_region,
         preview_region,
         run_pipeline,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "evaluate",
     "load_prior",
+    "load_region",
     "make_demo_region",
     "preview_region",
     "run_pipeline",

@@ -19,11 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from geoppp.config import (
-    PipelineConfig,
-    load_region,
-    validate_document,
-)
+from geoppp.config import PipelineConfig, RegionConfig, validate_document
+from geoppp.config import load_region as read_region
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.diffusion.training import TrainingResult
 from geoppp.errors import ConfigError
@@ -43,6 +40,7 @@ Log = Callable[[str], None]
 __all__ = [
     "evaluate",
     "load_prior",
+    "load_region",
     "make_demo_region",
     "preview_region",
     "run_pipeline",
@@ -231,11 +229,22 @@ def evaluate(
         >>> 0.5 < scores.accuracy <= 1.0, len(scores.iou)
         (True, 5)
     """
-    config = load_region(Path(region))
+    config = read_region(Path(region))
     if config.ground_truth is None:
         raise ConfigError(f"{region}: the region has no ground_truth to evaluate against")
     image = Path(imagery) if imagery is not None else config.imagery.paths[0]
     return score_map(config, image, Path(class_map))
+
+
+def load_region(path: str | Path) -> RegionConfig:
+    """A region YAML, validated: imagery paths and bands, class scheme (``.classes.names``,
+    ``.classes.classes`` with values and colours), weak-label sources, ground truth.
+
+    Example:
+        >>> load_region("demo/target/region.yaml").classes.names
+        ['water', 'impervious', 'barren', 'trees', 'grass']
+    """
+    return read_region(Path(path))
 
 
 def validate(path: str | Path, overwrite: bool = False) -> list[str]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: files only
-
-import matplotlib.pyplot as plt
 import numpy as np
 from affine import Affine
+
+# A Figure without pyplot draws to files only and leaves the caller's backend alone
+# (pyplot would need one chosen: a notebook's inline one, or Agg on a server).
+from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from geoppp.config import RegionConfig, load_region
@@ -72,7 +71,8 @@ def write_region_preview(
         )
         panels.append(("labels", np.moveaxis(labels, 0, -1)))
 
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.8))
+    figure = Figure(figsize=(4.2 * len(panels), 4.8))
+    axes = figure.subplots(1, len(panels))
     for axis, (title, image) in zip(np.atleast_1d(axes), panels, strict=True):
         axis.imshow(image, interpolation="nearest")
         axis.set_title(title)
@@ -90,6 +90,5 @@ def write_region_preview(
         figure.savefig(temporary, dpi=100)
         os.replace(temporary, out)
     finally:
-        plt.close(figure)
         temporary.unlink(missing_ok=True)
     return out

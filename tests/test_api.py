@@ -20,6 +20,7 @@ EXAMPLE_ORDER = [
     "geoppp.api",
     "geoppp.api.make_demo_region",
     "geoppp.api.validate",
+    "geoppp.api.load_region",
     "geoppp.api.preview_region",
     "geoppp.api.segment_region",
     "geoppp.api.evaluate",

@@ -8,11 +8,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")  # no display: files only
-import matplotlib.pyplot as plt
+# A Figure without pyplot draws to files only and leaves the caller's backend alone
+# (pyplot would need one chosen: a notebook's inline one, or Agg on a server).
+from matplotlib.figure import Figure
 
 from geoppp.config import CompareStep, MappingStepConfig, RegionConfig
 from geoppp.errors import ConfigError
@@ -145,12 +145,8 @@ def write_figure(path: Path, region: RegionConfig, rows: Sequence[ComparisonRow]
     assert region.ground_truth is not None
     imagery_files = list(dict.fromkeys(row.imagery for row in rows))
     columns = 2 + max(sum(1 for r in rows if r.imagery == i) for i in imagery_files)
-    figure, axes = plt.subplots(
-        len(imagery_files),
-        columns,
-        figsize=(3.2 * columns, 3.4 * len(imagery_files)),
-        squeeze=False,
-    )
+    figure = Figure(figsize=(3.2 * columns, 3.4 * len(imagery_files)))
+    axes = figure.subplots(len(imagery_files), columns, squeeze=False)
     colours = truth_colours(region)
     for line, imagery in enumerate(imagery_files):
         panels = [
@@ -179,5 +175,4 @@ def write_figure(path: Path, region: RegionConfig, rows: Sequence[ComparisonRow]
         figure.savefig(partial, dpi=110, bbox_inches="tight")
         partial.replace(path)
     finally:
-        plt.close(figure)
         partial.unlink(missing_ok=True)
