@@ -104,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     qgis.add_argument("--out", type=Path, help="file to write (default: print it)")
     qgis.set_defaults(handler=_qgis_script)
 
+    reference = commands.add_parser(
+        "config-reference", help="print the YAML reference (every key of regions and pipelines)"
+    )
+    reference.add_argument(
+        "--readme", type=Path, help="write it into this README's generated section instead"
+    )
+    reference.set_defaults(handler=_config_reference)
+
     demo_region = commands.add_parser(
         "make-demo-region",
         help="write synthetic demo regions (GeoTIFFs and GeoPackages): a green, forested "
@@ -214,6 +222,17 @@ def _qgis_script(arguments: argparse.Namespace) -> int:
     else:
         arguments.out.write_text(script)
         print(f"wrote {arguments.out}: open it in QGIS's Python editor and run it")
+    return 0
+
+
+def _config_reference(arguments: argparse.Namespace) -> int:
+    from geoppp.config_reference import update_readme, yaml_reference
+
+    if arguments.readme is None:
+        print(yaml_reference(), end="")
+    else:
+        update_readme(arguments.readme, yaml_reference())
+        print(f"updated the YAML reference in {arguments.readme}")
     return 0
 
 

@@ -229,18 +229,24 @@ def _builtin_scheme(value: object) -> object:
 class RegionConfig(Strict):
     """A region: imagery, weak-label sources, optional ground truth, class scheme."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Names the region in reports and figures.")
     layout: LayoutConfig | None = Field(
         None,
         description="Find imagery, weak labels and ground truth in a dataset layout; keys "
         "given beside it take precedence.",
     )
-    imagery: ImageryConfig
+    imagery: ImageryConfig = Field(description="The high-resolution imagery to map.")
     classes: Annotated[ClassSchemeConfig, BeforeValidator(_builtin_scheme)] = Field(
         description="A built-in scheme (enviroatlas-5, chesapeake-4) or the classes inline."
     )
-    weak_labels: list[WeakLabelConfig] = Field(default_factory=list)
-    ground_truth: GroundTruthConfig | None = None
+    weak_labels: list[WeakLabelConfig] = Field(
+        default_factory=list,
+        description="Sources of per-pixel class probabilities, combined in order: rasters are "
+        "averaged, then vectors and masks are burnt in.",
+    )
+    ground_truth: GroundTruthConfig | None = Field(
+        None, description="High-resolution labels, for reports and for training a prior."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -308,7 +314,7 @@ class WeakArgmaxStep(Strict):
     """Per-pixel argmax of the region's weak-label class probabilities."""
 
     kind: Literal["weak_argmax"]
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Unique within the pipeline.")
     tile_size: int = Field(1024, ge=16, description="Core size of a tile, in pixels.")
     halo: int = Field(0, ge=0, description="Context pixels read around each core.")
     outputs: OutputsConfig
@@ -347,7 +353,7 @@ class TrainPriorStep(Strict):
     """Train a DDPM prior on patches of the region (which needs ground truth)."""
 
     kind: Literal["train_prior"]
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Unique within the pipeline.")
     patches: PatchesConfig = PatchesConfig()
     denoiser: dict[str, Any] = Field(
         default_factory=dict,
@@ -366,7 +372,7 @@ class ColourVoteStep(Strict):
     most frequent in it."""
 
     kind: Literal["colour_vote"]
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Unique within the pipeline.")
     tile_size: int = Field(512, ge=16, description="Core size of a tile, in pixels.")
     halo: int = Field(0, ge=0, description="Context pixels read around each core.")
     n_clusters: int = Field(8, ge=2, description="k-means clusters per tile.")
@@ -378,7 +384,7 @@ class PlugAndPlayStep(Strict):
     """Map with a frozen diffusion prior: per tile, optimise η under the constraints."""
 
     kind: Literal["plug_and_play"]
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Unique within the pipeline.")
     prior: str = Field(
         description="A shipped prior's name (e.g. demo-joint) or a checkpoint file (a path "
         "relative to this YAML)."
@@ -390,8 +396,12 @@ class PlugAndPlayStep(Strict):
         description="Context pixels around each core; tile_size + 2·halo should be the "
         "prior's patch size times its GSD in pixels (64 × 4 m = 256 px at 1 m).",
     )
-    optimiser: PlugAndPlayConfig = PlugAndPlayConfig()
-    constraints: ConstraintsConfig = ConstraintsConfig()
+    optimiser: PlugAndPlayConfig = Field(
+        PlugAndPlayConfig(), description="Steps, learning rate and schedules of the optimiser."
+    )
+    constraints: ConstraintsConfig = Field(
+        ConstraintsConfig(), description="Which constraints, and their weights."
+    )
     statistics: str | None = Field(
         None,
         description="Label statistics measured on the source region by a label_statistics "
@@ -442,7 +452,7 @@ class LabelStatisticsStep(Strict):
     ground truth, for plug-and-play steps elsewhere."""
 
     kind: Literal["label_statistics"]
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Unique within the pipeline.")
     cell: float = Field(32.0, gt=0, description="Block side in metres (NLCD cells are 30 m).")
     min_cells: int = Field(5, ge=1, description="Fewest blocks a code needs to be kept.")
     outputs: StatisticsOutputsConfig
@@ -465,7 +475,7 @@ class CompareStep(Strict):
     one table (and one figure)."""
 
     kind: Literal["compare"]
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, description="Unique within the pipeline.")
     steps: list[str] = Field(min_length=1, description="Names of earlier mapping steps.")
     outputs: CompareOutputsConfig
 
@@ -501,8 +511,8 @@ class PipelineConfig(Strict):
     """A pipeline: a region and named steps to run on it, in order."""
 
     region: FilePath = Field(description="Region YAML file.")
-    execution: ExecutionConfig = ExecutionConfig()
-    steps: list[StepConfig] = Field(min_length=1)
+    execution: ExecutionConfig = Field(ExecutionConfig(), description="How tiles are scheduled.")
+    steps: list[StepConfig] = Field(min_length=1, description="Run in order.")
 
     @model_validator(mode="after")
     def _unique_steps(self) -> PipelineConfig:
@@ -613,7 +623,7 @@ def _field_path(model: type[BaseModel], location: tuple[int | str, ...]) -> str:
     current: Any = model
     for part in location:
         is_tag = not isinstance(current, type) and any(
-            _tag(candidate) == part for candidate in _candidates(current)
+            _tag(candidate) == part for candidate in alternatives(current)
         )
         current = _descend(current, part) if current is not None else None
         if is_tag:
@@ -641,7 +651,7 @@ def _allowed_keys(model: type[BaseModel], location: tuple[int | str, ...]) -> li
 
 def _descend(annotation: Any, part: int | str) -> Any:
     """The annotation reached from ``annotation`` by one step of an error location."""
-    candidates = _candidates(annotation)
+    candidates = alternatives(annotation)
     if isinstance(part, int):
         lists = [c for c in candidates if getattr(c, "__origin__", None) is list]
         return lists[0].__args__[0] if lists else None
@@ -658,14 +668,14 @@ def _descend(annotation: Any, part: int | str) -> Any:
     return None
 
 
-def _candidates(annotation: Any) -> list[Any]:
+def alternatives(annotation: Any) -> list[Any]:
     """The alternatives of an annotation, through Annotated, Optional and unions."""
     metadata = getattr(annotation, "__metadata__", None)
     if metadata is not None:
-        return _candidates(annotation.__origin__)
+        return alternatives(annotation.__origin__)
     args = getattr(annotation, "__args__", None)
     if args and type(annotation).__name__ in {"UnionType", "_UnionGenericAlias"}:
-        return [c for arg in args for c in _candidates(arg)]
+        return [c for arg in args for c in alternatives(arg)]
     return [annotation]
 
 

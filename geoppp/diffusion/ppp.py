@@ -90,12 +90,16 @@ class PlugAndPlayConfig(BaseModel):
     prior_weight: float = Field(
         1.0, ge=0, description="Weight of the denoising term (0: constraints alone, no prior)."
     )
-    time_schedule: TimeScheduleConfig = TimeScheduleConfig()
+    time_schedule: TimeScheduleConfig = Field(
+        TimeScheduleConfig(), description="How t falls over the steps."
+    )
     weight_decay: Literal["linear", "constant"] = Field(
         "linear", description="λ_i: (N - i)/N (the reference) or 1 throughout."
     )
     clip: bool = Field(True, description="Keep η in [-1, 1], the range the prior was trained on.")
-    refine: RefineConfig | None = None
+    refine: RefineConfig | None = Field(
+        None, description="Optional: noise η to t and run ancestral steps back."
+    )
 
 
 @dataclass(frozen=True)
