@@ -158,9 +158,12 @@ def run_stored_tiles(
     def outputs_of(batch: Sequence[Tile]) -> list[TileOutput | None]:
         return [store.load(tile.index) for tile in batch]
 
+    # One thread blends and writes, so blocks reach the file always in the same order: a
+    # tiled GeoTIFF lays blocks out in the order they are written, and only then are two
+    # runs' files the same bytes (not just the same pixels).
     with _Progress(len(layout), f"{description} (mosaic)", enabled=progress):
         for first, stop in stripes(layout, stripe_width):
-            _run_stripe(layout, first, stop, outputs_of, False, sinks, batch_size, workers, stats)
+            _run_stripe(layout, first, stop, outputs_of, False, sinks, batch_size, 1, stats)
     return stats
 
 

@@ -115,7 +115,7 @@ class TileStore:
 
     def save(self, index: tuple[int, int], output: TileOutput | None) -> None:
         """Record tile ``index``'s output (``None``: skipped as all nodata), atomically."""
-        arrays: dict[str, np.ndarray] = {"skipped": np.array(output is None)}
+        arrays: dict[str, Any] = {"skipped": np.array(output is None)}
         if output is not None:
             arrays["values"] = np.ascontiguousarray(output.values, dtype=np.float32)
             arrays["answered"] = np.ascontiguousarray(output.answered, dtype=bool)
