@@ -404,6 +404,11 @@ def format_result(result: MapResult) -> str:
             f", {stats.tiles_recomputed} predicted again at stripe borders"
             if stats.tiles_recomputed
             else ""
+        )
+        + (
+            f", {stats.tiles_reused} taken from the tile store of an interrupted run"
+            if stats.tiles_reused
+            else ""
         ),
     ]
     total = sum(result.class_pixels.values()) or 1
