@@ -155,16 +155,53 @@ def run_stored_tiles(
         )
     )
 
-    def outputs_of(batch: Sequence[Tile]) -> list[TileOutput | None]:
-        return [store.load(tile.index) for tile in batch]
-
-    # One thread blends and writes, so blocks reach the file always in the same order: a
-    # tiled GeoTIFF lays blocks out in the order they are written, and only then are two
-    # runs' files the same bytes (not just the same pixels).
-    with _Progress(len(layout), f"{description} (mosaic)", enabled=progress):
+    with tqdm(
+        total=len(layout), desc=f"{description} (mosaic)", unit="tile", disable=not progress
+    ) as bar:
         for first, stop in stripes(layout, stripe_width):
-            _run_stripe(layout, first, stop, outputs_of, False, sinks, batch_size, 1, stats)
+            _write_stored_stripe(layout, first, stop, store, sinks, stats, bar.update)
     return stats
+
+
+def _write_stored_stripe(
+    layout: TileLayout,
+    first: int,
+    stop: int,
+    store: TileStore,
+    sinks: Sequence[BlockSink],
+    stats: RunStats,
+    advance: Callable[[int], object],
+) -> None:
+    """Blend and write the blocks of tile columns ``[first, stop)`` from ``store``, one
+    after the other in row-major order.
+
+    One thread in a fixed order, rather than a dask graph: a tiled GeoTIFF lays its blocks
+    out in the order they are written, and dask's order among ready tasks may change from
+    one process to the next, so only a fixed order makes two runs' files the same bytes.
+    The model's work is done by now; what is left is loading, blending and compressing.
+    Only the predictions of the rows around the current block are held.
+    """
+    held: dict[tuple[int, int], Prediction | None] = {}
+    for tile in layout:
+        if not first <= tile.index[1] < stop:
+            continue
+        for neighbour in layout.neighbours(tile):
+            if neighbour.index not in held:
+                output = store.load(neighbour.index)
+                held[neighbour.index] = (
+                    None
+                    if output is None
+                    else weigh(layout, neighbour, output.values, output.answered)
+                )
+        stats.add(tiles=1, tiles_skipped=int(held[tile.index] is None))
+        block = compose_block(layout, tile, held)
+        if block is not None:
+            for sink in sinks:
+                sink.write_block(block)
+            stats.add(blocks_written=1)
+        for index in [index for index in held if index[0] < tile.index[0] - 1]:
+            del held[index]
+        advance(1)
 
 
 def fill_store(
