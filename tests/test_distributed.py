@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from geoppp.errors import ConfigError, TileStoreError
-from geoppp.geo.cluster import connect
+from geoppp.geo.cluster import available_cores, connect
 from geoppp.landcover.synthetic import DemoRegion, make_demo_region
 from geoppp.pipeline import Overrides, run_pipeline
 from tests.regions import copy_demo, region_document, write_yaml
@@ -77,6 +78,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory, demo: DemoRegion) -> byt
     out = pipeline.parent / "out"
     assert not (out / "ppp.tif.tiles").exists()  # removed once the map is complete
     return (out / "ppp.tif").read_bytes()
+
+
+def cached_models() -> list[str]:
+    """What this worker process keeps in its per-process cache, by kind."""
+    from geoppp.geo import cluster
+
+    return [str(key[0]) for key in cluster._CACHE if isinstance(key, tuple)]
 
 
 def wait_for_some_tiles(store: Path, stop: threading.Event | None = None) -> int:
@@ -149,6 +157,12 @@ def test_a_killed_worker_is_replaced_and_the_map_is_the_same(
         assert killed and killed[0] < TILES, "the run finished before a worker was killed"
         cluster.client.wait_for_workers(2, timeout=START_TIMEOUT)  # the nanny replaced it
         assert pids[0] not in cluster.client.run(os.getpid).values()
+        # Each worker loaded the prior at most once and kept it; its torch threads are its
+        # share of the cores (a replacement worker gets the same by the plugin).
+        for models in cluster.client.run(cached_models).values():
+            assert models.count("plug_and_play") <= 1
+        share = max(1, available_cores() // 2)
+        assert set(cluster.client.run(torch.get_num_threads).values()) == {share}
     assert (tmp_path / "out" / "ppp.tif").read_bytes() == reference
 
 
