@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import torch
 
-from geoppp.errors import ConfigError, TileStoreError
+from geoppp.errors import ClusterError, ConfigError, TileStoreError
 from geoppp.geo.cluster import available_cores, connect
 from geoppp.landcover.synthetic import DemoRegion, make_demo_region
 from geoppp.pipeline import Overrides, run_pipeline
@@ -190,3 +190,9 @@ def test_a_cluster_without_a_tile_store_is_refused(tmp_path: Path, demo: DemoReg
     pipeline = project(tmp_path, demo, tile_store="off")
     with pytest.raises(ConfigError, match="tile_store: off"):
         run_pipeline(pipeline, Overrides(local_cluster=2), log=quiet)
+
+
+def test_an_unreachable_scheduler_is_named_in_the_error() -> None:
+    unreachable = connect(scheduler="tcp://127.0.0.1:9", timeout=2)
+    with pytest.raises(ClusterError, match=r"tcp://127.0.0.1:9.*scheduler is running"):
+        unreachable.__enter__()

@@ -141,8 +141,10 @@ class TileStore:
                 return TileOutput(stored["values"], stored["answered"])
         except FileNotFoundError as error:
             raise TileStoreError(
-                f"tile {index} is missing from tile store {self.folder}; was the folder "
-                "changed during the run? Run the same command again to compute it"
+                f"tile {index} is missing from tile store {self.folder}. On a cluster the "
+                "store must be on a file system every worker sees (`execution."
+                "tile_store_folder`); else the folder was changed during the run: run the "
+                "same command again to compute it"
             ) from error
 
     def remove(self) -> None:

@@ -64,7 +64,7 @@ def test_a_folder_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
 
 def test_a_missing_tile_says_how_to_recover(tmp_path: Path) -> None:
     store = TileStore.open(tmp_path / "run.tiles", IDENTITY)
-    with pytest.raises(TileStoreError, match=r"missing.*again"):
+    with pytest.raises(TileStoreError, match=r"missing.*file system.*again"):
         store.load((1, 1))
 
 
