@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,17 +119,17 @@ class TileStore:
         if output is not None:
             arrays["values"] = np.ascontiguousarray(output.values, dtype=np.float32)
             arrays["answered"] = np.ascontiguousarray(output.answered, dtype=bool)
-        with tempfile.NamedTemporaryFile(
-            dir=self.folder, prefix=".partial-", suffix=".npz", delete=False
-        ) as file:
-            try:
+        # A name of its own per writer (a rerun of a lost worker's batch may overlap it);
+        # open() rather than tempfile, so the file gets the user's umask, not 0600.
+        temporary = self.folder / f".partial-{uuid.uuid4().hex}.npz"
+        try:
+            with temporary.open("xb") as file:
                 np.savez(file, **arrays)
                 file.flush()
                 os.fsync(file.fileno())
-            except BaseException:
-                Path(file.name).unlink(missing_ok=True)
-                raise
-        os.replace(file.name, self.path_of(index))
+            os.replace(temporary, self.path_of(index))
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def load(self, index: tuple[int, int]) -> TileOutput | None:
         """Tile ``index``'s recorded output; ``None`` for a tile skipped as all nodata."""
