@@ -157,12 +157,11 @@ def test_a_killed_worker_is_replaced_and_the_map_is_the_same(
         assert killed and killed[0] < TILES, "the run finished before a worker was killed"
         cluster.client.wait_for_workers(2, timeout=START_TIMEOUT)  # the nanny replaced it
         assert pids[0] not in cluster.client.run(os.getpid).values()
-        # Each worker loaded the prior at most once and kept it; its torch threads are its
-        # share of the cores (a replacement worker gets the same by the plugin).
+        # Each worker loaded the prior at most once and kept it, and runs one torch thread
+        # (a replacement worker too, by the plugin).
         for models in cluster.client.run(cached_models).values():
             assert models.count("plug_and_play") <= 1
-        share = max(1, available_cores() // 2)
-        assert set(cluster.client.run(torch.get_num_threads).values()) == {share}
+        assert set(cluster.client.run(torch.get_num_threads).values()) == {1}
     assert (tmp_path / "out" / "ppp.tif").read_bytes() == reference
 
 
@@ -196,3 +195,9 @@ def test_an_unreachable_scheduler_is_named_in_the_error() -> None:
     unreachable = connect(scheduler="tcp://127.0.0.1:9", timeout=2)
     with pytest.raises(ClusterError, match=r"tcp://127.0.0.1:9.*scheduler is running"):
         unreachable.__enter__()
+
+
+def test_more_local_workers_than_cores_are_refused() -> None:
+    too_many = connect(local_workers=available_cores() + 1)
+    with pytest.raises(ClusterError, match=r"core\(s\).*between 1 and"):
+        too_many.__enter__()
