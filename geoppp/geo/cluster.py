@@ -98,15 +98,14 @@ def connect(
     """
     if (scheduler is None) == (local_workers is None):
         raise ClusterError("give either a scheduler address or a number of local workers")
+    if local_workers is not None and not 1 <= local_workers <= available_cores():
+        raise ClusterError(
+            f"--local-cluster {local_workers}: this machine has {available_cores()} core(s) "
+            "for this process; give between 1 and that many workers (each runs one thread)"
+        )
     local: Any = None
     try:
         if local_workers is not None:
-            if not 1 <= local_workers <= available_cores():
-                raise ClusterError(
-                    f"--local-cluster {local_workers}: this machine has {available_cores()} "
-                    "core(s) for this process; give between 1 and that many workers (each runs "
-                    "one thread)"
-                )
             local = LocalCluster(
                 n_workers=local_workers,
                 threads_per_worker=1,
