@@ -123,6 +123,7 @@ def test_a_killed_driver_resumes_to_the_same_map(
         driver.wait()
     assert done < TILES, "the run finished before it could be killed"
     assert not (tmp_path / "out" / "ppp.tif").exists()
+    assert not list((tmp_path / "out").glob(".ppp.tif.partial-*"))  # no output opened yet
     finished = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr
     assert "taken from the tile store of an interrupted run" in finished.stdout

@@ -148,13 +148,22 @@ def run_stored_tiles(
     again computes only the missing batches and writes the same bytes.
     """
     _check(batch_size, workers)
-    stats = RunStats()
-    stats.add(
-        tiles_reused=fill_store(
-            layout, work, store, batch_size, workers, executor, progress, description
-        )
-    )
+    reused = fill_store(layout, work, store, batch_size, workers, executor, progress, description)
+    stats = write_stored(layout, store, sinks, progress, description, stripe_width)
+    stats.add(tiles_reused=reused)
+    return stats
 
+
+def write_stored(
+    layout: TileLayout,
+    store: TileStore,
+    sinks: Sequence[BlockSink],
+    progress: bool = True,
+    description: str = "tiles",
+    stripe_width: int = 8192,
+) -> RunStats:
+    """Blend and write every block of ``layout`` from a filled ``store``."""
+    stats = RunStats()
     with tqdm(
         total=len(layout), desc=f"{description} (mosaic)", unit="tile", disable=not progress
     ) as bar:

@@ -23,9 +23,10 @@ from geoppp.geo.engine import (
     BatchModel,
     RunStats,
     TileInputs,
+    fill_store,
     predict_batch,
-    run_stored_tiles,
     run_tiles,
+    write_stored,
 )
 from geoppp.geo.grid import Grid, Tile, TileLayout
 from geoppp.geo.output import ClassInfo, ClassMapOutput, OutputOptions, ValueOutput
@@ -141,10 +142,22 @@ def map_imagery(
     deleted once the outputs are complete, unless it is to be kept.
     """
     layout = TileLayout(grid, scheduling.tile_size, scheduling.halo)
-    tile_store = None
-    if store is not None:
-        tile_store = TileStore.open(store.folder, store.identity, store.restart)
     started = time.perf_counter()
+    tile_store, reused = None, 0
+    if store is not None:
+        # The store is filled before the outputs are opened, so that a run stopped while
+        # computing tiles leaves no partial output file behind.
+        tile_store = TileStore.open(store.folder, store.identity, store.restart)
+        reused = fill_store(
+            layout,
+            work,
+            tile_store,
+            scheduling.batch_size,
+            scheduling.workers,
+            executor,
+            scheduling.progress,
+            work.imagery.path.name,
+        )
     with ExitStack() as stack:
         class_output = stack.enter_context(
             ClassMapOutput(class_map, grid, list(classes), nodata, scheduling.tile_size)
@@ -176,18 +189,15 @@ def map_imagery(
                 stripe_width=scheduling.stripe_width,
             )
         else:
-            stats = run_stored_tiles(
+            stats = write_stored(
                 layout,
-                work,
                 tile_store,
                 sinks,
-                batch_size=scheduling.batch_size,
-                workers=scheduling.workers,
-                executor=executor,
                 progress=scheduling.progress,
                 description=work.imagery.path.name,
                 stripe_width=scheduling.stripe_width,
             )
+            stats.add(tiles_reused=reused)
     if tile_store is not None and store is not None and not store.keep:
         tile_store.remove()
     seconds = time.perf_counter() - started
