@@ -149,6 +149,23 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="dask threads (overrides the YAML)")
     parser.add_argument("--batch-size", type=int, help="tiles per model call")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="compute tiles on the dask.distributed cluster at ADDRESS (e.g. tcp://host:8786)",
+    )
+    cluster.add_argument(
+        "--local-cluster",
+        type=int,
+        metavar="N",
+        help="compute tiles on a dask LocalCluster of N worker processes started here",
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the finished tiles of an earlier, interrupted run instead of continuing",
+    )
 
 
 def _overrides(arguments: argparse.Namespace) -> Overrides:
@@ -157,6 +174,9 @@ def _overrides(arguments: argparse.Namespace) -> Overrides:
         workers=arguments.workers,
         batch_size=arguments.batch_size,
         progress=False if arguments.no_progress else None,
+        scheduler=arguments.scheduler,
+        local_cluster=arguments.local_cluster,
+        restart=arguments.restart,
     )
 
 

@@ -505,6 +505,43 @@ class ExecutionConfig(Strict):
     )
     gdal_cache_mb: int = Field(64, ge=8, description="GDAL block cache size, MiB.")
     progress: bool = True
+    scheduler: str | None = Field(
+        None,
+        description="Address of a running dask.distributed scheduler (e.g. tcp://host:8786) "
+        "to compute the tiles on; its workers must see the same files at the same paths.",
+    )
+    local_cluster: int | None = Field(
+        None, ge=1, description="Start a dask LocalCluster of this many worker processes."
+    )
+    tile_store: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Record finished tiles so that an interrupted run continues where it "
+        "stopped. auto: on for plug_and_play steps and on a cluster (cheap models recompute "
+        "faster than they store).",
+    )
+    tile_store_folder: FilePath | None = Field(
+        None,
+        description="Where tile stores go (`<class map name>.tiles/` in it); default: beside "
+        "each class map. On a cluster it must be on a file system every worker sees.",
+    )
+    keep_tile_store: bool = Field(
+        False, description="Keep the tile store after the map is complete (default: delete)."
+    )
+
+    @model_validator(mode="after")
+    def _one_cluster(self) -> ExecutionConfig:
+        if self.scheduler is not None and self.local_cluster is not None:
+            raise ValueError("give `scheduler` or `local_cluster`, not both")
+        if self.tile_store == "off" and self.on_cluster:
+            raise ValueError(
+                "a cluster's workers hand their tiles over through the tile store; remove "
+                "`tile_store: off` or run without a cluster"
+            )
+        return self
+
+    @property
+    def on_cluster(self) -> bool:
+        return self.scheduler is not None or self.local_cluster is not None
 
 
 class PipelineConfig(Strict):

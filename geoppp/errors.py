@@ -47,3 +47,11 @@ class CheckpointError(GeopppError, ValueError):
 
 class TrainingError(GeopppError, ValueError):
     """Training cannot start or go on: the device asked for is missing, or bad batches."""
+
+
+class TileStoreError(GeopppError, OSError):
+    """A tile store of finished tiles belongs to another run, or is damaged."""
+
+
+class ClusterError(GeopppError, ConnectionError):
+    """A dask.distributed cluster cannot be reached or started."""

@@ -7,11 +7,14 @@ the first pixel is computed, so a bad configuration fails fast and leaves no out
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import rasterio
+import torch
+from pydantic import ValidationError
 
 from geoppp.config import (
     ColourVoteStep,
@@ -30,6 +33,7 @@ from geoppp.config import (
 )
 from geoppp.diffusion.training import TrainingResult
 from geoppp.errors import ConfigError
+from geoppp.geo.cluster import Cluster, connect
 from geoppp.geo.raster import grid_of, require_bands
 from geoppp.landcover.mapping import MapResult
 from geoppp.region import weak_label_sources
@@ -56,14 +60,27 @@ class Overrides:
     workers: int | None = None
     batch_size: int | None = None
     progress: bool | None = None
+    scheduler: str | None = None
+    local_cluster: int | None = None
+    restart: bool = False
 
     def apply(self, execution: ExecutionConfig) -> ExecutionConfig:
-        changes = {
+        changes: dict[str, object] = {
             "workers": self.workers,
             "batch_size": self.batch_size,
             "progress": self.progress,
         }
-        return execution.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        update = {k: v for k, v in changes.items() if v is not None}
+        if self.scheduler is not None or self.local_cluster is not None:
+            if self.scheduler is not None and self.local_cluster is not None:
+                raise ConfigError("give --scheduler or --local-cluster, not both")
+            # A cluster named on the command line replaces the YAML's, whichever kind.
+            update.update(scheduler=self.scheduler, local_cluster=self.local_cluster)
+        try:
+            return ExecutionConfig.model_validate({**execution.model_dump(), **update})
+        except ValidationError as error:
+            problems = "; ".join(str(e["msg"]) for e in error.errors())
+            raise ConfigError(f"command-line options: {problems}") from error
 
 
 @dataclass
@@ -131,9 +148,14 @@ def run_pipeline_config(
     region = load_region(pipeline.region)
     execution = overrides.apply(pipeline.execution)
     reports = {step.name: StepReport(step.name, step.kind) for step in pipeline.steps}
-    # GDAL sizes its block cache once, at the first read, and rasterio takes bytes here.
-    with rasterio.Env(GDAL_CACHEMAX=execution.gdal_cache_mb * 2**20):
-        for prepared in prepare_steps(pipeline, region, overrides.overwrite):
+    with ExitStack() as stack:
+        # GDAL sizes its block cache once, at the first read, and rasterio takes bytes here.
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=execution.gdal_cache_mb * 2**20))
+        steps = prepare_steps(pipeline, region, overrides.overwrite)
+        cluster = None
+        if execution.on_cluster and any(isinstance(p, PreparedRun) for p in steps):
+            cluster = stack.enter_context(open_cluster(execution, log))
+        for prepared in steps:
             if isinstance(prepared, PreparedTraining):
                 reports[prepared.step.name].training = run_training(
                     prepared, execution.progress, log
@@ -143,9 +165,18 @@ def run_pipeline_config(
             elif isinstance(prepared, PreparedComparison):
                 reports[prepared.step.name].comparison = run_comparison(prepared, region, log)
             else:
-                result = run_mapping(prepared, region, execution, log)
+                result = run_mapping(prepared, region, execution, log, cluster, overrides.restart)
                 reports[prepared.step.name].results.append(result)
     return list(reports.values())
+
+
+@contextmanager
+def open_cluster(execution: ExecutionConfig, log: Callable[[str], None]) -> Iterator[Cluster]:
+    """Connect to the execution's cluster, with each worker's torch threads set to its share
+    of its machine's cores."""
+    with connect(execution.scheduler, execution.local_cluster, torch.set_num_threads) as cluster:
+        log(f"running tiles on {cluster.description}")
+        yield cluster
 
 
 def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:

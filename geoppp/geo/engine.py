@@ -6,12 +6,21 @@ that cover it, write it). dask frees a batch as soon as every block that needs i
 written, so at any time only a few rows of batches are held, whatever the raster size.
 Batches are runs of consecutive tiles in row-major order, so dask's chunks are exactly the
 batches: there is no rechunking.
+
+With a :class:`~geoppp.geo.tilestore.TileStore` (:func:`run_stored_tiles`) the work is split
+in two: the batches whose tiles are not yet stored are computed by any
+:class:`concurrent.futures.Executor` (threads here, or a dask.distributed cluster's workers)
+and saved tile by tile; then the blocks are blended from the store. Batches are then always
+the same runs of the whole layout, whatever was stored before, because a model's float
+output may depend on its batch's other tiles in the last bit.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,6 +32,7 @@ from tqdm.auto import tqdm
 from geoppp.errors import TilingError
 from geoppp.geo.grid import Tile, TileLayout
 from geoppp.geo.mosaic import Block, Prediction, compose_block, weigh
+from geoppp.geo.tilestore import TileOutput, TileStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +66,24 @@ class BlockSink(Protocol):
     def write_block(self, block: Block) -> None: ...
 
 
+class TileWork(Protocol):
+    """Computes the outputs of a batch of tiles (``None`` for a tile that is all nodata).
+
+    For a cluster it must pickle small: file paths and settings, never open datasets or
+    loaded models (see :func:`predict_batch`)."""
+
+    def __call__(self, tiles: Sequence[Tile]) -> list[TileOutput | None]: ...
+
+
 @dataclass
 class RunStats:
     """What a run did: tiles seen and skipped as nodata, tiles predicted again at stripe
-    borders, blocks written."""
+    borders, tiles found in a tile store from an earlier run, blocks written."""
 
     tiles: int = 0
     tiles_skipped: int = 0
     tiles_recomputed: int = 0
+    tiles_reused: int = 0
     blocks_written: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -97,15 +117,189 @@ def run_tiles(
     an extra 2 / (stripe_width / core) of model calls. The model must therefore give a tile
     the same output whatever batch it is in.
     """
+    _check(batch_size, workers)
+    stats = RunStats()
+
+    def outputs_of(batch: Sequence[Tile]) -> list[TileOutput | None]:
+        return predict_batch(reader, model, batch)
+
+    with _Progress(len(layout), description, enabled=progress):
+        for first, stop in stripes(layout, stripe_width):
+            _run_stripe(layout, first, stop, outputs_of, True, sinks, batch_size, workers, stats)
+    return stats
+
+
+def run_stored_tiles(
+    layout: TileLayout,
+    work: TileWork,
+    store: TileStore,
+    sinks: Sequence[BlockSink],
+    batch_size: int = 8,
+    workers: int = 2,
+    executor: Executor | None = None,
+    progress: bool = True,
+    description: str = "tiles",
+    stripe_width: int = 8192,
+) -> RunStats:
+    """Like :func:`run_tiles`, through ``store``: compute and store the tiles not yet in it
+    (with ``executor``, or ``workers`` threads), then blend and write every block from it.
+
+    Every tile is computed once, even at stripe borders. Stopped at any point, the same call
+    again computes only the missing batches and writes the same bytes.
+    """
+    _check(batch_size, workers)
+    reused = fill_store(layout, work, store, batch_size, workers, executor, progress, description)
+    stats = write_stored(layout, store, sinks, progress, description, stripe_width)
+    stats.add(tiles_reused=reused)
+    return stats
+
+
+def write_stored(
+    layout: TileLayout,
+    store: TileStore,
+    sinks: Sequence[BlockSink],
+    progress: bool = True,
+    description: str = "tiles",
+    stripe_width: int = 8192,
+) -> RunStats:
+    """Blend and write every block of ``layout`` from a filled ``store``."""
+    stats = RunStats()
+    with tqdm(
+        total=len(layout), desc=f"{description} (mosaic)", unit="tile", disable=not progress
+    ) as bar:
+        for first, stop in stripes(layout, stripe_width):
+            _write_stored_stripe(layout, first, stop, store, sinks, stats, bar.update)
+    return stats
+
+
+def _write_stored_stripe(
+    layout: TileLayout,
+    first: int,
+    stop: int,
+    store: TileStore,
+    sinks: Sequence[BlockSink],
+    stats: RunStats,
+    advance: Callable[[int], object],
+) -> None:
+    """Blend and write the blocks of tile columns ``[first, stop)`` from ``store``, one
+    after the other in row-major order.
+
+    One thread in a fixed order, rather than a dask graph: a tiled GeoTIFF lays its blocks
+    out in the order they are written, and dask's order among ready tasks may change from
+    one process to the next, so only a fixed order makes two runs' files the same bytes.
+    The model's work is done by now; what is left is loading, blending and compressing.
+    Only the predictions of the rows around the current block are held.
+    """
+    held: dict[tuple[int, int], Prediction | None] = {}
+    for tile in layout:
+        if not first <= tile.index[1] < stop:
+            continue
+        for neighbour in layout.neighbours(tile):
+            if neighbour.index not in held:
+                output = store.load(neighbour.index)
+                held[neighbour.index] = (
+                    None
+                    if output is None
+                    else weigh(layout, neighbour, output.values, output.answered)
+                )
+        stats.add(tiles=1, tiles_skipped=int(held[tile.index] is None))
+        block = compose_block(layout, tile, held)
+        if block is not None:
+            for sink in sinks:
+                sink.write_block(block)
+            stats.add(blocks_written=1)
+        for index in [index for index in held if index[0] < tile.index[0] - 1]:
+            del held[index]
+        advance(1)
+
+
+def fill_store(
+    layout: TileLayout,
+    work: TileWork,
+    store: TileStore,
+    batch_size: int,
+    workers: int = 2,
+    executor: Executor | None = None,
+    progress: bool = True,
+    description: str = "tiles",
+) -> int:
+    """Compute and store every batch of ``layout`` that has a tile missing from ``store``.
+
+    Batches are the layout's tiles in row-major order, ``batch_size`` at a time, so a batch
+    is the same whichever tiles an earlier run stored. Only the store's folder, ``work`` and
+    the batch's tiles are sent to ``executor``; results go to disk, never back through it.
+
+    Returns:
+        How many tiles were already stored (by an earlier, interrupted run).
+    """
+    tiles = list(layout)
+    batches = [tiles[start : start + batch_size] for start in range(0, len(tiles), batch_size)]
+    missing = [batch for batch in batches if not all(store.has(t.index) for t in batch)]
+    reused = len(tiles) - sum(len(batch) for batch in missing)
+    with ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
+        bar = stack.enter_context(
+            tqdm(
+                total=len(tiles),
+                initial=reused,
+                desc=description,
+                unit="tile",
+                disable=not progress,
+            )
+        )
+        futures = [executor.submit(_fill_batch, work, store, batch) for batch in missing]
+        try:
+            for future in as_completed(futures):
+                bar.update(future.result())
+        finally:
+            for future in futures:
+                future.cancel()
+    return reused
+
+
+def _fill_batch(work: TileWork, store: TileStore, batch: Sequence[Tile]) -> int:
+    """Compute one batch and save its tiles (run on a worker); returns the tile count."""
+    for tile, output in zip(batch, work(batch), strict=True):
+        store.save(tile.index, output)
+    return len(batch)
+
+
+def predict_batch(
+    reader: TileReader, model: BatchModel, batch: Sequence[Tile]
+) -> list[TileOutput | None]:
+    """Read a batch, skip its tiles that are all nodata, run ``model`` once on the rest.
+
+    Returns:
+        Per tile, its output over the read window, or ``None`` when it was skipped.
+    """
+    inputs = reader(batch)
+    kept = [i for i, tile_inputs in enumerate(inputs) if tile_inputs.valid.any()]
+    result: list[TileOutput | None] = [None] * len(batch)
+    if not kept:
+        return result
+    names = inputs[kept[0]].arrays
+    stacked = {name: np.stack([inputs[i].arrays[name] for i in kept]) for name in names}
+    valid = np.stack([inputs[i].valid for i in kept])
+    del inputs  # the stacked copies are all that is needed from here on
+    outputs = model(stacked, valid)
+    del stacked
+    # A model answers NaN where it has nothing to say; those pixels become nodata.
+    answered = valid & np.isfinite(outputs).all(axis=1)
+    for row, i in enumerate(kept):
+        height, width = batch[i].read.height, batch[i].read.width
+        result[i] = TileOutput(
+            np.asarray(outputs[row, :, :height, :width], dtype=np.float32),
+            answered[row, :height, :width],
+        )
+    return result
+
+
+def _check(batch_size: int, workers: int) -> None:
     if batch_size < 1:
         raise TilingError(f"batch size must be at least 1, got {batch_size}")
     if workers < 1:
         raise TilingError(f"workers must be at least 1, got {workers}")
-    stats = RunStats()
-    with _Progress(len(layout), description, enabled=progress):
-        for first, stop in stripes(layout, stripe_width):
-            _run_stripe(layout, first, stop, reader, model, sinks, batch_size, workers, stats)
-    return stats
 
 
 def stripes(layout: TileLayout, stripe_width: int) -> list[tuple[int, int]]:
@@ -124,14 +318,16 @@ def _run_stripe(
     layout: TileLayout,
     first: int,
     stop: int,
-    reader: TileReader,
-    model: BatchModel,
+    outputs_of: Callable[[Sequence[Tile]], list[TileOutput | None]],
+    recomputing: bool,
     sinks: Sequence[BlockSink],
     batch_size: int,
     workers: int,
     stats: RunStats,
 ) -> None:
-    """Write the blocks of tile columns ``[first, stop)``, predicting the tiles they need."""
+    """Write the blocks of tile columns ``[first, stop)`` from the outputs of the tiles they
+    need (``recomputing``: those outputs are predicted, so the neighbour columns count as
+    predicted again)."""
     tiles = [tile for tile in layout if first <= tile.index[1] < stop]
     own = {tile.index for tile in tiles}
     needs_of = {tile.index: layout.neighbours(tile) for tile in tiles}
@@ -144,30 +340,18 @@ def _run_stripe(
     batch_of = {tile.index: number for number, batch in enumerate(batches) for tile in batch}
 
     def predict(batch: list[Tile], *gate: None) -> dict[tuple[int, int], Prediction | None]:
-        inputs = reader(batch)
-        kept = [i for i, tile_inputs in enumerate(inputs) if tile_inputs.valid.any()]
+        outputs = outputs_of(batch)
         mine = [i for i, tile in enumerate(batch) if tile.index in own]
         stats.add(
             tiles=len(mine),
-            tiles_skipped=len(set(mine) - set(kept)),
-            tiles_recomputed=len(batch) - len(mine),
+            tiles_skipped=sum(outputs[i] is None for i in mine),
+            tiles_recomputed=len(batch) - len(mine) if recomputing else 0,
         )
-        result: dict[tuple[int, int], Prediction | None] = {tile.index: None for tile in batch}
-        if not kept:
-            return result
-        names = inputs[kept[0]].arrays
-        stacked = {name: np.stack([inputs[i].arrays[name] for i in kept]) for name in names}
-        valid = np.stack([inputs[i].valid for i in kept])
-        del inputs  # the stacked copies are all that is needed from here on
-        outputs = model(stacked, valid)
-        del stacked
-        # A model answers NaN where it has nothing to say; those pixels become nodata.
-        answered = valid & np.isfinite(outputs).all(axis=1)
-        for row, i in enumerate(kept):
-            tile = batch[i]
-            height, width = tile.read.height, tile.read.width
-            values = np.asarray(outputs[row, :, :height, :width], dtype=np.float32)
-            result[tile.index] = weigh(layout, tile, values, answered[row, :height, :width])
+        result: dict[tuple[int, int], Prediction | None] = {}
+        for tile, output in zip(batch, outputs, strict=True):
+            result[tile.index] = (
+                None if output is None else weigh(layout, tile, output.values, output.answered)
+            )
         return result
 
     def write(tile: Tile, *batch_results: dict[tuple[int, int], Prediction | None]) -> None:

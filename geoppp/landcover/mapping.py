@@ -10,17 +10,28 @@ column on the grid, from which a model seeds a tile's randomness).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from geoppp.geo.engine import BatchModel, RunStats, TileInputs, run_tiles
+from geoppp.geo.engine import (
+    BatchModel,
+    RunStats,
+    TileInputs,
+    fill_store,
+    predict_batch,
+    run_tiles,
+    write_stored,
+)
 from geoppp.geo.grid import Grid, Tile, TileLayout
 from geoppp.geo.output import ClassInfo, ClassMapOutput, OutputOptions, ValueOutput
 from geoppp.geo.raster import open_raster, read_valid, read_window
+from geoppp.geo.tilestore import TileOutput, TileStore
 from geoppp.landcover.clustering import colour_cluster_vote
 from geoppp.landcover.weak_labels import WeakLabelSources
 
@@ -57,29 +68,30 @@ class MapResult:
     megapixels: float
 
 
-def map_imagery(
-    imagery: Imagery,
-    grid: Grid,
-    weak_labels: WeakLabelSources,
-    model: BatchModel,
-    classes: Sequence[ClassInfo],
-    class_map: OutputOptions,
-    probabilities: OutputOptions | None,
-    scheduling: Scheduling,
-    nodata: int = 0,
-    needs_image: bool = False,
-) -> MapResult:
-    """Run ``model`` over ``imagery`` tile by tile and write its blended class map."""
-    layout = TileLayout(grid, scheduling.tile_size, scheduling.halo)
+@dataclass(frozen=True)
+class MappingWork:
+    """Reads a batch of tiles of one imagery file and runs the model on them: a
+    :class:`~geoppp.geo.engine.TileWork`.
 
-    def reader(tiles: Sequence[Tile]) -> list[TileInputs]:
+    The weak labels and the model are given as callables that build (or fetch from a
+    per-process cache) the objects, so that the work pickles small for a cluster's workers.
+    """
+
+    imagery: Imagery
+    weak_labels: Callable[[], WeakLabelSources]
+    model: Callable[[], BatchModel]
+    needs_image: bool = False
+
+    def read(self, tiles: Sequence[Tile]) -> list[TileInputs]:
+        """The engine's inputs of each tile (see the module's docstring)."""
+        imagery = self.imagery
         with ExitStack() as stack:
             image = stack.enter_context(open_raster(imagery.path))
-            read_weak = stack.enter_context(weak_labels.opened())
+            read_weak = stack.enter_context(self.weak_labels().opened())
             inputs = []
             for tile in tiles:
                 arrays: dict[str, np.ndarray] = {}
-                if needs_image:
+                if self.needs_image:
                     window = read_window(
                         image, tile.read, imagery.bands, tile.padded_shape, imagery.nodata
                     )
@@ -97,7 +109,55 @@ def map_imagery(
                 inputs.append(TileInputs(arrays, valid))
             return inputs
 
+    def __call__(self, tiles: Sequence[Tile]) -> list[TileOutput | None]:
+        return predict_batch(self.read, self.model(), tiles)
+
+
+@dataclass(frozen=True)
+class StorePlan:
+    """Where a run's tile store goes and what run it belongs to (see
+    :class:`~geoppp.geo.tilestore.TileStore`)."""
+
+    folder: Path
+    identity: dict[str, Any]
+    restart: bool = False
+    keep: bool = False
+
+
+def map_imagery(
+    work: MappingWork,
+    grid: Grid,
+    classes: Sequence[ClassInfo],
+    class_map: OutputOptions,
+    probabilities: OutputOptions | None,
+    scheduling: Scheduling,
+    nodata: int = 0,
+    store: StorePlan | None = None,
+    executor: Executor | None = None,
+) -> MapResult:
+    """Run ``work`` over ``grid`` tile by tile and write its blended class map.
+
+    With a ``store``, finished tiles are recorded there first (computed by ``executor``,
+    e.g. a cluster's, or by threads), so that an interrupted run continues; the store is
+    deleted once the outputs are complete, unless it is to be kept.
+    """
+    layout = TileLayout(grid, scheduling.tile_size, scheduling.halo)
     started = time.perf_counter()
+    tile_store, reused = None, 0
+    if store is not None:
+        # The store is filled before the outputs are opened, so that a run stopped while
+        # computing tiles leaves no partial output file behind.
+        tile_store = TileStore.open(store.folder, store.identity, store.restart)
+        reused = fill_store(
+            layout,
+            work,
+            tile_store,
+            scheduling.batch_size,
+            scheduling.workers,
+            executor,
+            scheduling.progress,
+            work.imagery.path.name,
+        )
     with ExitStack() as stack:
         class_output = stack.enter_context(
             ClassMapOutput(class_map, grid, list(classes), nodata, scheduling.tile_size)
@@ -116,17 +176,30 @@ def map_imagery(
                     )
                 )
             )
-        stats = run_tiles(
-            layout,
-            reader,
-            model,
-            sinks,
-            batch_size=scheduling.batch_size,
-            workers=scheduling.workers,
-            progress=scheduling.progress,
-            description=imagery.path.name,
-            stripe_width=scheduling.stripe_width,
-        )
+        if tile_store is None:
+            stats = run_tiles(
+                layout,
+                work.read,
+                work.model(),
+                sinks,
+                batch_size=scheduling.batch_size,
+                workers=scheduling.workers,
+                progress=scheduling.progress,
+                description=work.imagery.path.name,
+                stripe_width=scheduling.stripe_width,
+            )
+        else:
+            stats = write_stored(
+                layout,
+                tile_store,
+                sinks,
+                progress=scheduling.progress,
+                description=work.imagery.path.name,
+                stripe_width=scheduling.stripe_width,
+            )
+            stats.add(tiles_reused=reused)
+    if tile_store is not None and store is not None and not store.keep:
+        tile_store.remove()
     seconds = time.perf_counter() - started
     return MapResult(
         class_map=class_map.path,

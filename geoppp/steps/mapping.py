@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from geoppp.config import (
     ColourVoteStep,
@@ -17,16 +19,20 @@ from geoppp.config import (
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.diffusion.training import resolve_device
 from geoppp.errors import ConfigError
+from geoppp.geo.cluster import Cluster, per_process
 from geoppp.geo.engine import BatchModel
 from geoppp.geo.grid import Grid
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.quicklook import codes_preview, imagery_preview, write_panels
 from geoppp.geo.raster import grid_of, require_bands
+from geoppp.geo.tilestore import file_identity, file_sha256
 from geoppp.landcover.inference import PlugAndPlayModel
 from geoppp.landcover.mapping import (
     Imagery,
+    MappingWork,
     MapResult,
     Scheduling,
+    StorePlan,
     colour_vote_model,
     map_imagery,
     weak_argmax_model,
@@ -172,15 +178,35 @@ def run_mapping(
     region: RegionConfig,
     execution: ExecutionConfig,
     log: Callable[[str], None],
+    cluster: Cluster | None = None,
+    restart: bool = False,
 ) -> MapResult:
-    """Map one imagery file with one step, then score it and draw its quicklook if asked."""
+    """Map one imagery file with one step, then score it and draw its quicklook if asked.
+
+    On a ``cluster`` the tiles are computed by its workers, which are sent the work's
+    recipe (file paths and settings) and build the model once per process.
+    """
     log(f"step {run.step.name}: {run.imagery.path.name} → {run.outputs.class_map.path}")
-    model, needs_image = step_model(run, execution.progress)
+    store = store_plan(run, region, execution, restart)
+    if store is not None:
+        log(f"  tile store {store.folder}")
+    if cluster is None:
+        work = MappingWork(
+            run.imagery,
+            lambda: run.weak_labels,
+            step_model(run, execution.progress),
+            needs_image(run.step),
+        )
+    else:
+        work = MappingWork(
+            run.imagery,
+            WeakLabelsRecipe(region, run.grid, run.imagery.path),
+            step_recipe(run),
+            needs_image(run.step),
+        )
     result = map_imagery(
-        run.imagery,
+        work,
         run.grid,
-        run.weak_labels,
-        model,
         classes_of(region.classes),
         run.outputs.class_map,
         run.outputs.probabilities,
@@ -193,7 +219,8 @@ def run_mapping(
             execution.stripe_width,
         ),
         nodata=region.classes.nodata,
-        needs_image=needs_image,
+        store=store,
+        executor=cluster.executor if cluster is not None else None,
     )
     log(format_result(result))
     if run.outputs.report is not None:
@@ -213,31 +240,142 @@ def run_mapping(
     return result
 
 
-def step_model(run: PreparedRun, progress: bool = False) -> tuple[BatchModel, bool]:
-    """The step's model for the engine, and whether it needs the imagery's bands."""
+def needs_image(step: MappingStep) -> bool:
+    """Whether the step's model reads the imagery's bands (not only its nodata)."""
+    return isinstance(step, ColourVoteStep | PlugAndPlayStep)
+
+
+def step_model(run: PreparedRun, progress: bool = False) -> Callable[[], BatchModel]:
+    """The step's model for the engine, built here from the prepared run's loaded prior."""
     step = run.step
-    if isinstance(step, ColourVoteStep):
-        return colour_vote_model(step.n_clusters, step.seed), True
     if isinstance(step, PlugAndPlayStep):
         assert run.prior is not None  # prepare loads it
-        transform = run.grid.transform
-        statistics = None
-        if step.statistics is not None and step.constraints.statistics > 0:
-            measured = read_statistics(statistics_path(step.statistics))
-            statistics = (measured.statistics, measured.cell_metres)
-        model = PlugAndPlayModel(
-            run.prior,
-            pixel_size=abs(transform.a),
-            optimiser=step.optimiser,
-            constraints=step.constraints,
-            seed=step.seed,
-            device=resolve_device(step.device),
-            statistics=statistics,
-            weak_detail=step.weak_detail,
-            progress=progress,
-        )
-        return model, True
-    return weak_argmax_model, False
+        model = plug_and_play_model(step, run.prior, abs(run.grid.transform.a), progress)
+        return lambda: model
+    return step_recipe(run)
+
+
+def step_recipe(run: PreparedRun) -> Callable[[], BatchModel]:
+    """The step's model as a small picklable recipe that a worker builds once and keeps."""
+    step = run.step
+    if isinstance(step, ColourVoteStep):
+        return partial(colour_vote_model, step.n_clusters, step.seed)
+    if isinstance(step, PlugAndPlayStep):
+        return PlugAndPlayRecipe(step, abs(run.grid.transform.a))
+    return partial(_return, weak_argmax_model)
+
+
+def _return(model: BatchModel) -> BatchModel:
+    return model
+
+
+def plug_and_play_model(
+    step: PlugAndPlayStep, prior: LoadedCheckpoint, pixel_size: float, progress: bool = False
+) -> PlugAndPlayModel:
+    """The plug-and-play model of a step, on its prior."""
+    statistics = None
+    if step.statistics is not None and step.constraints.statistics > 0:
+        measured = read_statistics(statistics_path(step.statistics))
+        statistics = (measured.statistics, measured.cell_metres)
+    return PlugAndPlayModel(
+        prior,
+        pixel_size=pixel_size,
+        optimiser=step.optimiser,
+        constraints=step.constraints,
+        seed=step.seed,
+        device=resolve_device(step.device),
+        statistics=statistics,
+        weak_detail=step.weak_detail,
+        progress=progress,
+    )
+
+
+@dataclass(frozen=True)
+class PlugAndPlayRecipe:
+    """A plug-and-play step's model, built from its prior's file once per process."""
+
+    step: PlugAndPlayStep
+    pixel_size: float
+
+    def __call__(self) -> BatchModel:
+        key = ("plug_and_play", self.step.model_dump_json(), self.pixel_size)
+        return per_process(key, self._build)
+
+    def _build(self) -> BatchModel:
+        prior = load_checkpoint(prior_path(self.step.prior))
+        return plug_and_play_model(self.step, prior, self.pixel_size)
+
+
+@dataclass(frozen=True)
+class WeakLabelsRecipe:
+    """A region's weak-label sources for one imagery file, opened once per process."""
+
+    region: RegionConfig
+    grid: Grid
+    imagery: Path
+
+    def __call__(self) -> WeakLabelSources:
+        key = ("weak_labels", self.region.model_dump_json(), str(self.imagery))
+        return per_process(key, lambda: weak_label_sources(self.region, self.grid, self.imagery))
+
+
+def store_plan(
+    run: PreparedRun, region: RegionConfig, execution: ExecutionConfig, restart: bool
+) -> StorePlan | None:
+    """Where the run's tile store goes and the identity it is keyed by; ``None`` when the
+    run is not recorded (``tile_store: off``, or ``auto`` for a cheap model in-process)."""
+    wanted = execution.tile_store == "on" or (
+        execution.tile_store == "auto"
+        and (execution.on_cluster or isinstance(run.step, PlugAndPlayStep))
+    )
+    if not wanted:
+        return None
+    class_map = run.outputs.class_map.path
+    folder = execution.tile_store_folder or class_map.parent
+    return StorePlan(
+        folder / f"{class_map.name}.tiles",
+        run_identity(run, region, execution),
+        restart=restart,
+        keep=execution.keep_tile_store,
+    )
+
+
+def run_identity(
+    run: PreparedRun, region: RegionConfig, execution: ExecutionConfig
+) -> dict[str, Any]:
+    """What a tile store's tiles depend on: the step's settings (not its outputs), its
+    model files' contents, the region and its input files, the tiling and batching."""
+    step = run.step
+    models: dict[str, str] = {}
+    if isinstance(step, PlugAndPlayStep):
+        models["prior"] = file_sha256(prior_path(step.prior))
+        if step.statistics is not None:
+            models["statistics"] = file_sha256(statistics_path(step.statistics))
+    grid = run.grid
+    inputs = [file_identity(run.imagery.path)] + [
+        file_identity(path) for path in _region_files(region, run.imagery.path)
+    ]
+    return {
+        "step": step.model_dump(mode="json", exclude={"name", "outputs"}),
+        "models": models,
+        "region": region.model_dump(mode="json"),
+        "inputs": inputs,
+        "tiling": {
+            "grid": [grid.width, grid.height, list(grid.transform)[:6], str(grid.crs)],
+            "batch_size": execution.batch_size,
+        },
+    }
+
+
+def _region_files(region: RegionConfig, imagery: Path) -> list[Path]:
+    """The weak-label files read for ``imagery`` (the files a region's YAML names)."""
+    paths = []
+    for source in region.weak_labels:
+        path = for_tile(source.path, region, imagery)
+        paths.append(path)
+        if path.suffix.lower() in (".shp",):
+            paths.extend(path.with_suffix(suffix) for suffix in (".dbf", ".shx", ".prj"))
+    return [path for path in paths if path.is_file()]
 
 
 def write_quicklook(png: Path, region: RegionConfig, imagery: Path, result: MapResult) -> None:
@@ -265,6 +403,11 @@ def format_result(result: MapResult) -> str:
         + (
             f", {stats.tiles_recomputed} predicted again at stripe borders"
             if stats.tiles_recomputed
+            else ""
+        )
+        + (
+            f", {stats.tiles_reused} taken from the tile store of an interrupted run"
+            if stats.tiles_reused
             else ""
         ),
     ]
