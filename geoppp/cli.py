@@ -10,6 +10,7 @@ from pathlib import Path
 from geoppp import __version__
 from geoppp.errors import GeopppError
 from geoppp.pipeline import Overrides, check_file, run_pipeline
+from geoppp.tasks.tsp.cli import add_commands as add_tsp_commands
 
 DEMO_FOLDER = Path("demo-data")
 
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pipeline YAML",
     )
     demo.set_defaults(handler=_demo)
+    add_tsp_commands(commands)
     return parser
 
 
