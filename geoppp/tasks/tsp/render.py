@@ -117,6 +117,7 @@ class EdgeCanvas:
             indices,
             torch.ones(indices.shape[1]),
             (batch * size * size, batch * edges),
+            check_invariants=False,  # indices are in range by construction
         ).coalesce()
         self.node_mask = node_masks(coords, size)[:, None]
 
