@@ -90,11 +90,12 @@ def render_tours(coords: Tensor, tours: Tensor, size: int = IMAGE_SIZE) -> Tenso
 class EdgeCanvas:
     """Differentiable rendering of weighted edges for a batch of instances of N nodes.
 
-    Every one of the N(N-1)/2 possible edges is rasterised once, into one sparse
-    (B·size², B·E) matrix (block-diagonal over the batch), so an image is one sparse product
-    with the edge weights: pixel value -1 + min(1, Σ_e w_e · [pixel on e]), node pixels +1.
-    Sparse, because an edge covers about 2·length pixels: for N = 100 a dense stack would be
-    80 MB per instance.
+    Every one of the N(N-1)/2 possible edges is rasterised once into a list of
+    (pixel, edge) pairs over the whole batch, so an image is one scatter-add of the edge
+    weights: pixel value -1 + min(1, Σ_e w_e · [pixel on e]), node pixels +1. A list, not
+    a dense stack, because an edge covers about 2·length pixels: for N = 100 a dense stack
+    would be 80 MB per instance; a scatter-add rather than a sparse matrix product because
+    its backward (a gather) was several times faster on CPU.
 
     Args:
         coords: (B, N, 2) float node coordinates in the unit square.
@@ -107,18 +108,14 @@ class EdgeCanvas:
         self.nodes = nodes
         self.pairs = torch.triu_indices(nodes, nodes, offset=1).T  # (E, 2)
         edges = self.pairs.shape[0]
-        rows, columns = [], []
+        pixels, indices = [], []
         for b, points in enumerate(coords):
             edge, pixel = segment_masks(points, self.pairs, size).nonzero(as_tuple=True)
-            rows.append(pixel + b * size * size)
-            columns.append(edge + b * edges)
-        indices = torch.stack([torch.cat(rows), torch.cat(columns)])
-        self.matrix = torch.sparse_coo_tensor(
-            indices,
-            torch.ones(indices.shape[1]),
-            (batch * size * size, batch * edges),
-            check_invariants=False,  # indices are in range by construction
-        ).coalesce()
+            pixels.append(pixel + b * size * size)
+            indices.append(edge + b * edges)
+        self.pixels = torch.cat(pixels)
+        self.edges = torch.cat(indices)
+        self.batch = batch
         self.node_mask = node_masks(coords, size)[:, None]
 
     def __call__(self, weights: Tensor) -> Tensor:
@@ -131,8 +128,8 @@ class EdgeCanvas:
         Returns:
             (B, 1, size, size) float32 in [-1, 1], differentiable in ``weights``.
         """
-        batch = weights.shape[0]
-        edge_weights = weights[:, self.pairs[:, 0], self.pairs[:, 1]].reshape(-1, 1)
-        drawn = torch.sparse.mm(self.matrix, edge_weights.float())
-        image = drawn.reshape(batch, 1, self.size, self.size).clamp(max=1.0) - 1.0
+        edge_weights = weights[:, self.pairs[:, 0], self.pairs[:, 1]].reshape(-1).float()
+        canvas = edge_weights.new_zeros(self.batch * self.size * self.size)
+        drawn = canvas.index_add(0, self.pixels, edge_weights[self.edges])
+        image = drawn.reshape(self.batch, 1, self.size, self.size).clamp(max=1.0) - 1.0
         return torch.where(self.node_mask, torch.ones_like(image), image)
