@@ -45,13 +45,19 @@ def _add_search_options(parser: argparse.ArgumentParser, steps: int, seed: int) 
     parser.add_argument("--prior", type=Path, help="TSP prior (default: the shipped TSP-50)")
     parser.add_argument("--steps", type=int, default=steps, help="optimiser steps")
     parser.add_argument("--lr", type=float, default=SolveConfig().lr, help="Adam step on L")
+    parser.add_argument(
+        "--init",
+        choices=("random", "distances"),
+        default=SolveConfig().init,
+        help="L at step 0: random (the reference) or from distances",
+    )
     parser.add_argument("--seed", type=int, default=seed, help="seeds instances and search")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _config(arguments: argparse.Namespace) -> SolveConfig:
-    return SolveConfig(steps=arguments.steps, lr=arguments.lr)
+    return SolveConfig(steps=arguments.steps, lr=arguments.lr, init=arguments.init)
 
 
 def _solve(arguments: argparse.Namespace) -> int:
@@ -94,7 +100,7 @@ def _eval(arguments: argparse.Namespace) -> int:
     source = "none" if prior is None else f"{prior.path.name} (step {prior.step})"
     title = (
         f"TSP-{arguments.n}, {arguments.instances} random instances (seed {arguments.seed}); "
-        f"prior {source}, {config.steps} steps, lr {config.lr}"
+        f"prior {source}, {config.steps} steps, lr {config.lr}, init {config.init}"
     )
     print(format_table(rows, title))
     return 0

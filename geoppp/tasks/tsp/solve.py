@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -34,10 +35,15 @@ class SolveConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     steps: int = Field(256, ge=1, description="Adam steps on L (the reference: 256).")
-    lr: float = Field(0.1, gt=0, description="Adam learning rate on L.")
+    lr: float = Field(1.0, gt=0, description="Adam learning rate on L.")
     logit_scale: float = Field(0.1, gt=0, description="A = row-softmax(-logit_scale · L).")
-    t_max: int = Field(500, ge=0, description="Timestep at the first step (linear fall).")
+    t_max: int = Field(300, ge=0, description="Timestep at the first step (linear fall).")
     t_min: int = Field(20, ge=0, description="Timestep at the last step.")
+    init: Literal["random", "distances"] = Field(
+        "distances",
+        description="L at step 0: N(0, 1) (the reference), or distances over the mean "
+        "nearest-neighbour distance, / logit_scale, so A starts on near neighbours.",
+    )
 
     def plug_and_play(self) -> PlugAndPlayConfig:
         return PlugAndPlayConfig(
@@ -105,6 +111,13 @@ def optimise_adjacency(
     init = torch.stack(
         [torch.randn(nodes, nodes, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
     )
+    if config.init == "distances":
+        distances = torch.cdist(points, points)
+        nearest = distances.masked_fill(torch.eye(nodes, dtype=torch.bool), torch.inf).amin(2)
+        # Row logits -d / (mean nearest-neighbour distance): a node's neighbours at 1, 2, …
+        # such distances start e^1, e^2, … times less likely; the noise breaks ties.
+        scaled = distances / nearest.mean(1, keepdim=True)[..., None]
+        init = scaled / config.logit_scale + init
 
     def image(latent: Tensor) -> Tensor:
         weights = adjacency(latent, config.logit_scale)

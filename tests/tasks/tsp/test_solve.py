@@ -77,3 +77,15 @@ def test_parametrised_optimise_refuses_clip() -> None:
             [0],
             parametrisation=lambda z: z[:, None, None, :],
         )
+
+
+def test_distance_init_starts_on_nearest_neighbours(tiny_prior: Path) -> None:
+    coords = random_instances(1, 12, 4)
+    config = SolveConfig(steps=1, lr=1e-9, init="distances")
+    weights = solve(load_prior(tiny_prior), coords, config, seeds=[0]).adjacency[0]
+    distances = euclidean_distances(coords)[0] + np.eye(12) * 10
+    # Logits -d / (mean nearest distance) plus noise of 0.1: the heaviest edge of each row
+    # goes to one of its 3 nearest neighbours; random init gives 1/11 of the weight each.
+    nearest_three = np.argsort(distances, axis=1)[:, :3]
+    assert all(weights[row].argmax() in nearest_three[row] for row in range(12))
+    assert weights[np.arange(12), distances.argmin(1)].mean() > 3 / 11
