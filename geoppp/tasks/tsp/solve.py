@@ -87,6 +87,22 @@ def adjacency(latent: Tensor, logit_scale: float) -> Tensor:
     return torch.softmax(logits, dim=-1)
 
 
+def distance_latent(points: Tensor, logit_scale: float) -> Tensor:
+    """L whose A has row logits -d / (mean nearest-neighbour distance of the instance): a
+    node's neighbours at 1, 2, … such distances are e^1, e^2, … times less likely.
+
+    Args:
+        points: (B, N, 2) float coordinates.
+
+    Returns:
+        (B, N, N) float32.
+    """
+    nodes = points.shape[1]
+    distances = torch.cdist(points.float(), points.float())
+    nearest = distances.masked_fill(torch.eye(nodes, dtype=torch.bool), torch.inf).amin(2)
+    return distances / nearest.mean(1)[:, None, None] / logit_scale
+
+
 def optimise_adjacency(
     prior: LoadedCheckpoint,
     coords: np.ndarray,
@@ -112,12 +128,7 @@ def optimise_adjacency(
         [torch.randn(nodes, nodes, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
     )
     if config.init == "distances":
-        distances = torch.cdist(points, points)
-        nearest = distances.masked_fill(torch.eye(nodes, dtype=torch.bool), torch.inf).amin(2)
-        # Row logits -d / (mean nearest-neighbour distance): a node's neighbours at 1, 2, …
-        # such distances start e^1, e^2, … times less likely; the noise breaks ties.
-        scaled = distances / nearest.mean(1, keepdim=True)[..., None]
-        init = scaled / config.logit_scale + init
+        init = distance_latent(points, config.logit_scale) + init  # the noise breaks ties
 
     def image(latent: Tensor) -> Tensor:
         weights = adjacency(latent, config.logit_scale)

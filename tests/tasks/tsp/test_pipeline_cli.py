@@ -85,6 +85,7 @@ def test_eval_command_prints_the_table(
         "greedy edge + 2-opt + Or-opt | ",
         "nearest neighbour + 2-opt | ",
         "random + 2-opt | ",
+        "distance-init A, no prior: decode + 2-opt | ",
     ):
         assert f"| {method}" in out
     assert "| fast-tsp (reference) | " in out and "0.00 %" in out
