@@ -5,7 +5,7 @@ Example (``pipelines/tsp50-train.yaml``)::
     task: tsp
     data: {nodes: 50, instances: 4000, seed: 0, solver_seconds: 0.02}
     denoiser: {base_channels: 16, channel_multipliers: [1, 2, 2, 4], ...}
-    training: {steps: 2400, batch_size: 16, lr: 2.0e-4, seed: 0}
+    training: {steps: 800, batch_size: 16, lr: 2.0e-4, seed: 0}
     checkpoint: ../geoppp/tasks/tsp/data/tsp50.safetensors
 
 Running it again resumes from the checkpoint's last saved step (``--overwrite`` starts
