@@ -35,7 +35,7 @@ class SolveConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     steps: int = Field(256, ge=1, description="Adam steps on L (the reference: 256).")
-    lr: float = Field(0.3, gt=0, description="Adam learning rate on L.")
+    lr: float = Field(0.1, gt=0, description="Adam learning rate on L.")
     logit_scale: float = Field(0.1, gt=0, description="A = row-softmax(-logit_scale · L).")
     t_max: int = Field(300, ge=0, description="Timestep at the first step (linear fall).")
     t_min: int = Field(20, ge=0, description="Timestep at the last step.")
