@@ -6,7 +6,7 @@
         [--steps 16] [--batch 10] [--prior PATH]
 
 Inference seconds are for ``--steps`` optimiser steps plus the one-off rasterisation of
-every possible edge (about 0.5 s per TSP-50 instance, 2 s per TSP-100 one). 2-opt starts
+every possible edge (about 0.5-1 s per TSP-50 instance, 2-4 s per TSP-100 one). 2-opt starts
 from random tours (the slowest start) and from greedy-edge tours. Prints one JSON object
 per line.
 """
