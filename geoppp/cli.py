@@ -11,6 +11,7 @@ from typing import Literal
 from geoppp import __version__, api
 from geoppp.errors import GeopppError
 from geoppp.pipeline import Overrides
+from geoppp.tasks.tsp.cli import add_commands as add_tsp_commands
 
 DEMO_FOLDER = Path("demo-data")
 
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pipeline YAML",
     )
     demo.set_defaults(handler=_demo)
+    add_tsp_commands(commands)
     return parser
 
 

@@ -17,7 +17,7 @@ its batch. Knows nothing about maps: constraints are callables.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -110,6 +110,8 @@ class PlugAndPlayResult:
     """(B, C, H, W) float32, the optimised (and refined, if asked) η."""
     loss_history: list[tuple[int, float]]
     """(step, mean F per problem) every ``log_every`` steps."""
+    latent: Tensor | None = None
+    """The optimised latent when η was parametrised (see :func:`optimise`), else None."""
 
 
 def timesteps(config: TimeScheduleConfig, steps: int, num_timesteps: int) -> list[int]:
@@ -168,6 +170,7 @@ def optimise(
     seeds: Sequence[int],
     progress: bool = False,
     log_every: int = 50,
+    parametrisation: Callable[[Tensor], Tensor] | None = None,
 ) -> PlugAndPlayResult:
     """Minimise F(η) for a batch of problems, then refine if the config asks.
 
@@ -180,18 +183,27 @@ def optimise(
         seeds: one per problem; all of problem b's randomness comes from ``seeds[b]``.
         progress: show a tqdm bar.
         log_every: steps per entry of the loss history.
+        parametrisation: optimise a latent z instead of η itself, with η = parametrisation(z)
+            differentiable in z: ``init`` is then z at step 0, (B, ...) of any shape, and
+            ``config.clip`` must be off (the parametrisation keeps η in range). The TSP task
+            parametrises η as the image of a row-softmax adjacency matrix.
 
     Returns:
-        the optimised η and the loss history.
+        the optimised η, the loss history and, with a parametrisation, the latent.
     """
-    if init.ndim != 4:
+    if parametrisation is None and init.ndim != 4:
         raise ValueError(f"init must be (B, C, H, W), got {tuple(init.shape)}")
+    if parametrisation is not None and config.clip:
+        raise ValueError(
+            "clip keeps η in [-1, 1] by clamping the optimised variable, which is a latent "
+            "when a parametrisation is given; turn clip off and bound η in the parametrisation"
+        )
     if len(seeds) != init.shape[0]:
         raise ValueError(f"need one seed per problem: {len(seeds)} seeds, {init.shape[0]} problems")
     device = init.device
     draws = generators(seeds, device)
-    eta = init.detach().clone().float().requires_grad_(True)
-    optimiser = torch.optim.Adam([eta], lr=config.lr)
+    variable = init.detach().clone().float().requires_grad_(True)
+    optimiser = torch.optim.Adam([variable], lr=config.lr)
     ts = timesteps(config.time_schedule, config.steps, schedule.num_timesteps)
     lambdas = constraint_weights(config.weight_decay, config.steps)
     abar = schedule.alphas_cumprod
@@ -209,6 +221,7 @@ def optimise(
     )
     for i in steps:
         t = ts[i]
+        eta = variable if parametrisation is None else parametrisation(variable)
         loss = eta.new_zeros(())
         if config.prior_weight > 0:
             noise = per_problem_noise(eta, draws)
@@ -225,15 +238,21 @@ def optimise(
         optimiser.step()
         if config.clip:
             with torch.no_grad():
-                eta.clamp_(-1.0, 1.0)
+                variable.clamp_(-1.0, 1.0)
         if i % log_every == 0 or i == config.steps - 1:
             history.append((i, float(loss.detach()) / batch))
-    x = eta.detach()
+    latent = None
+    if parametrisation is None:
+        x = variable.detach()
+    else:
+        latent = variable.detach()
+        with torch.no_grad():
+            x = parametrisation(latent)
     if config.refine is not None:
         x = refine(model, schedule, x, config.refine, draws)
         if config.clip:
             x = x.clamp(-1.0, 1.0)
-    return PlugAndPlayResult(x, history)
+    return PlugAndPlayResult(x, history, latent)
 
 
 @torch.no_grad()

@@ -1,0 +1,174 @@
+"""Inference through the prior: for a batch of instances, optimise a latent N × N matrix L
+so that the image of A = row-softmax(-scale · L) is a likely tour image under the frozen
+denoiser, then decode A into a tour (and polish it by 2-opt).
+
+η = render(A + Aᵀ) with A = row-softmax(-scale · L), diagonal masked; the loss is the
+denoising error alone (no constraint term), as in the released code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
+from geoppp.diffusion.ppp import PlugAndPlayConfig, TimeScheduleConfig, optimise
+from geoppp.tasks.tsp.decode import decode
+from geoppp.tasks.tsp.instances import euclidean_distances
+from geoppp.tasks.tsp.local_search import two_opt
+from geoppp.tasks.tsp.render import EdgeCanvas, geometry
+
+SHIPPED_PRIOR = "tsp50.safetensors"
+
+
+class SolveConfig(BaseModel):
+    """Settings of the plug-and-play search over adjacency matrices."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(256, ge=1, description="Adam steps on L (the reference: 256).")
+    lr: float = Field(0.1, gt=0, description="Adam learning rate on L.")
+    logit_scale: float = Field(0.1, gt=0, description="A = row-softmax(-logit_scale · L).")
+    t_max: int = Field(300, ge=0, description="Timestep at the first step (linear fall).")
+    t_min: int = Field(20, ge=0, description="Timestep at the last step.")
+    init: Literal["random", "distances"] = Field(
+        "distances",
+        description="L at step 0: N(0, 1) (the reference), or distances over the mean "
+        "nearest-neighbour distance, / logit_scale, so A starts on near neighbours.",
+    )
+
+    def plug_and_play(self) -> PlugAndPlayConfig:
+        return PlugAndPlayConfig(
+            steps=self.steps,
+            lr=self.lr,
+            time_schedule=TimeScheduleConfig(kind="linear", t_max=self.t_max, t_min=self.t_min),
+            weight_decay="constant",
+            clip=False,
+        )
+
+
+@dataclass(frozen=True)
+class DiffusionTours:
+    """What :func:`solve` found for a batch of instances."""
+
+    adjacency: np.ndarray
+    """(B, N, N) float32, the optimised row-stochastic A."""
+    greedy: np.ndarray
+    """(B, N) int64, A decoded greedily."""
+    polished: np.ndarray
+    """(B, N) int64, the greedy tours after 2-opt."""
+
+
+def shipped_prior_path() -> Path:
+    """The TSP-50 prior shipped inside the package."""
+    return Path(str(resources.files("geoppp.tasks.tsp") / "data" / SHIPPED_PRIOR))
+
+
+def load_prior(path: Path | None = None) -> LoadedCheckpoint:
+    """A TSP prior (the shipped one by default), checked to be one."""
+    return load_checkpoint(
+        path or shipped_prior_path(), expected_layout={"task": "tsp", **geometry()}
+    )
+
+
+def adjacency(latent: Tensor, logit_scale: float) -> Tensor:
+    """A = row-softmax(-logit_scale · L) with a zero diagonal; ``latent`` (B, N, N)."""
+    nodes = latent.shape[-1]
+    diagonal = torch.eye(nodes, dtype=torch.bool, device=latent.device)
+    logits = (-logit_scale * latent).masked_fill(diagonal, float("-inf"))
+    return torch.softmax(logits, dim=-1)
+
+
+def distance_latent(points: Tensor, logit_scale: float) -> Tensor:
+    """L whose A has row logits -d / (mean nearest-neighbour distance of the instance): a
+    node's neighbours at 1, 2, … such distances are e^1, e^2, … times less likely.
+
+    Args:
+        points: (B, N, 2) float coordinates.
+
+    Returns:
+        (B, N, N) float32.
+    """
+    nodes = points.shape[1]
+    distances = torch.cdist(points.float(), points.float())
+    nearest = distances.masked_fill(torch.eye(nodes, dtype=torch.bool), torch.inf).amin(2)
+    return distances / nearest.mean(1)[:, None, None] / logit_scale
+
+
+def optimise_adjacency(
+    prior: LoadedCheckpoint,
+    coords: np.ndarray,
+    config: SolveConfig,
+    seeds: Sequence[int],
+    progress: bool = False,
+) -> np.ndarray:
+    """The plug-and-play search for a batch of instances of the same size.
+
+    Args:
+        prior: a TSP prior.
+        coords: (B, N, 2) float coordinates in the unit square.
+        config: steps, learning rate, time schedule.
+        seeds: one per instance: its initial L and its noise come from it alone.
+
+    Returns:
+        (B, N, N) float32, the optimised A.
+    """
+    points = torch.from_numpy(np.asarray(coords, dtype=np.float32))
+    canvas = EdgeCanvas(points, prior.config.sample_size)
+    nodes = points.shape[1]
+    init = torch.stack(
+        [torch.randn(nodes, nodes, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+    )
+    if config.init == "distances":
+        init = distance_latent(points, config.logit_scale) + init  # the noise breaks ties
+
+    def image(latent: Tensor) -> Tensor:
+        weights = adjacency(latent, config.logit_scale)
+        return canvas(weights + weights.transpose(1, 2))
+
+    result = optimise(
+        prior.model,
+        prior.schedule,
+        init,
+        [],
+        config.plug_and_play(),
+        [int(s) + 1 for s in seeds],  # not the init's stream
+        progress=progress,
+        parametrisation=image,
+    )
+    assert result.latent is not None
+    return adjacency(result.latent, config.logit_scale).numpy()
+
+
+def solve(
+    prior: LoadedCheckpoint,
+    coords: np.ndarray,
+    config: SolveConfig,
+    seeds: Sequence[int],
+    distances: np.ndarray | None = None,
+    progress: bool = False,
+) -> DiffusionTours:
+    """Optimise, decode and polish tours for a batch of instances of the same size.
+
+    Args:
+        prior: a TSP prior.
+        coords: (B, N, 2) float coordinates in the unit square.
+        config: the search's settings.
+        seeds: one per instance.
+        distances: (B, N, N) float, the metric that decoding and 2-opt use (a TSPLIB
+            file's rule, say); default Euclidean distances of ``coords``.
+        progress: show a bar over the optimiser's steps.
+    """
+    weights = optimise_adjacency(prior, coords, config, seeds, progress)
+    if distances is None:
+        distances = euclidean_distances(np.asarray(coords, dtype=np.float64))
+    greedy = np.stack([decode(a, d) for a, d in zip(weights, distances, strict=True)])
+    return DiffusionTours(weights, greedy, two_opt(distances, greedy))
