@@ -10,6 +10,7 @@ from pathlib import Path
 from geoppp import __version__
 from geoppp.errors import GeopppError
 from geoppp.pipeline import Overrides, check_file, run_pipeline
+from geoppp.tasks.digits.cli import add_commands as add_digits_commands
 
 DEMO_FOLDER = Path("demo-data")
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geoppp {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
+    add_digits_commands(commands)
     run = commands.add_parser("run", help="run a pipeline YAML")
     run.add_argument("pipeline", type=Path, help="pipeline YAML file")
     _add_overrides(run)

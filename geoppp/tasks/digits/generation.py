@@ -70,11 +70,18 @@ class DigitConstraintsConfig(BaseModel):
         return " + ".join(parts)
 
 
-def reference_settings(steps: int = 1000) -> PlugAndPlayConfig:
-    """The released digits code's optimiser settings, with ``steps`` = N (1000 there)."""
+def reference_settings(steps: int = 1000, lr: float | None = None) -> PlugAndPlayConfig:
+    """The released digits code's optimiser settings, with ``steps`` = N (1000 there).
+
+    Args:
+        steps: N.
+        lr: Adam's learning rate; None: 0.01 · 1000 / N, the reference's 0.01 at N = 1000.
+            Adam moves each pixel by about lr a step, so fewer steps need a larger rate to
+            travel as far from η ~ N(0, I) (at 50 steps and lr 0.01 η barely moves).
+    """
     return PlugAndPlayConfig(
         steps=steps,
-        lr=0.01,
+        lr=lr if lr is not None else 0.01 * 1000 / steps,
         time_schedule=TimeScheduleConfig(kind="reference", scale=1.0, amplitude=0.25, period=50),
         weight_decay="linear",
         clip=False,
