@@ -54,7 +54,7 @@ class DigitConstraintsConfig(BaseModel):
         None, description="Which half of a given image is known and kept (null: none)."
     )
     class_weight: float = Field(0.01, ge=0, description="w of log p(digit | x) (reference 0.01).")
-    symmetry_weight: float = Field(0.02, ge=0, description="w of -Σ (x - mirror(x))².")
+    symmetry_weight: float = Field(0.001, ge=0, description="w of -Σ (x - mirror(x))².")
     inpainting_weight: float = Field(0.01, ge=0, description="w of -Σ known (x - image)².")
 
     @model_validator(mode="after")
