@@ -11,6 +11,7 @@ from typing import Literal
 from geoppp import __version__, api
 from geoppp.errors import GeopppError
 from geoppp.pipeline import Overrides
+from geoppp.tasks.digits.cli import add_commands as add_digits_commands
 from geoppp.tasks.tsp.cli import add_commands as add_tsp_commands
 
 DEMO_FOLDER = Path("demo-data")
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geoppp {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
+    add_digits_commands(commands)
     run = commands.add_parser("run", help="run a pipeline YAML")
     run.add_argument("pipeline", type=Path, help="pipeline YAML file")
     _add_overrides(run)

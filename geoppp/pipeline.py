@@ -47,10 +47,11 @@ from geoppp.steps.mapping import PreparedRun, prepare, run_mapping
 from geoppp.steps.statistics import PreparedStatistics, prepare_statistics, run_statistics
 from geoppp.steps.training import PreparedTraining, prepare_training, run_training
 from geoppp.tasks import TaskPipeline
+from geoppp.tasks.digits.pipeline import DIGITS_PIPELINE
 from geoppp.tasks.tsp.pipeline import TSP_PIPELINE
 
 # The reference tasks' pipelines, by the value of their YAML's top-level `task:` key.
-TASK_PIPELINES: dict[str, TaskPipeline] = {"tsp": TSP_PIPELINE}
+TASK_PIPELINES: dict[str, TaskPipeline] = {"digits": DIGITS_PIPELINE, "tsp": TSP_PIPELINE}
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ class TimeScheduleConfig(BaseModel):
     - ``reference``: the released segmentation code's wiggle,
       t_i = T · (N - i)/N · (scale + amplitude · cos(i / period)), with scale 1/3,
       amplitude 1/10, period 30 by default (t starts near 0.43 T).
+      The released digits code's t_i = ((N - i) + k (N - i) cos(i / b)) / N · T with
+      k = 1/4, b = 50 is this kind with scale 1, amplitude 1/4, period 50 (t is clipped to
+      T - 1 while it would exceed it).
     - ``linear``: from ``t_max`` down to ``t_min``.
     - ``power``: t_min + (t_max - t_min) · ((N - i)/N)^power; power > 1 spends more steps
       at low t, where a small prior tells a sharp map from a blurry one.
@@ -97,6 +100,11 @@ class PlugAndPlayConfig(BaseModel):
         "linear", description="λ_i: (N - i)/N (the reference) or 1 throughout."
     )
     clip: bool = Field(True, description="Keep η in [-1, 1], the range the prior was trained on.")
+    clip_constraint_input: bool = Field(
+        False,
+        description="Give the constraints η clipped to [-1, 1] while η itself may leave it "
+        "(the reference digits code, with clip off); the result is then clipped too.",
+    )
     refine: RefineConfig | None = Field(
         None, description="Optional: noise η to t and run ancestral steps back."
     )
@@ -230,9 +238,10 @@ def optimise(
             # Per-problem mean, summed over problems: a problem's gradient ignores the rest.
             denoising = ((predicted.float() - noise) ** 2).flatten(1).mean(1)
             loss = loss + config.prior_weight * denoising.sum()
+        constrained = eta.clamp(-1.0, 1.0) if config.clip_constraint_input else eta
         for term in constraints:
             if term.weight:
-                loss = loss - lambdas[i] * term.weight * term.constraint(eta).sum()
+                loss = loss - lambdas[i] * term.weight * term.constraint(constrained).sum()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -248,9 +257,11 @@ def optimise(
         latent = variable.detach()
         with torch.no_grad():
             x = parametrisation(latent)
+    if config.clip_constraint_input:
+        x = x.clamp(-1.0, 1.0)
     if config.refine is not None:
         x = refine(model, schedule, x, config.refine, draws)
-        if config.clip:
+        if config.clip or config.clip_constraint_input:
             x = x.clamp(-1.0, 1.0)
     return PlugAndPlayResult(x, history, latent)
 
