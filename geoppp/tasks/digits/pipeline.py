@@ -117,4 +117,4 @@ def _run_classifier(step: TrainClassifierStep, progress: bool, log: Callable[[st
     )
 
 
-DIGITS_PIPELINE = TaskPipeline(check=check, run=run)
+DIGITS_PIPELINE = TaskPipeline(model=DigitsPipelineConfig, check=check, run=run)

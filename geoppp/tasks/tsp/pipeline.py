@@ -114,4 +114,4 @@ def run(path: Path, overwrite: bool, progress: bool, log: Callable[[str], None])
     log(f"trained to step {result.step} in {result.seconds:.0f} s; loss by step: {history}")
 
 
-TSP_PIPELINE = TaskPipeline(check=check, run=run)
+TSP_PIPELINE = TaskPipeline(model=TspPipelineConfig, check=check, run=run)
