@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from geoppp.api import (
         evaluate,
+        generate_digits,
         load_prior,
         load_region,
         make_demo_region,
@@ -24,12 +25,14 @@ if TYPE_CHECKING:
         run_pipeline,
         sample_prior,
         segment_region,
+        solve_tsp,
         train_prior,
         validate,
     )
 
 __all__ = [
     "evaluate",
+    "generate_digits",
     "load_prior",
     "load_region",
     "make_demo_region",
@@ -37,6 +40,7 @@ __all__ = [
     "run_pipeline",
     "sample_prior",
     "segment_region",
+    "solve_tsp",
     "train_prior",
     "validate",
 ]

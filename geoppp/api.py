@@ -15,9 +15,13 @@ The examples run as tests (in a temporary folder); they use a small synthetic re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
+
+from torch import Tensor
+from torchvision.utils import save_image
 
 from geoppp.config import PipelineConfig, RegionConfig, validate_document
 from geoppp.config import load_region as read_region
@@ -33,12 +37,16 @@ from geoppp.pipeline import Overrides, check_file, run_pipeline, run_pipeline_co
 from geoppp.preview import write_region_preview
 from geoppp.steps.report import score_map
 from geoppp.steps.training import sample_checkpoint
+from geoppp.tasks.digits.generation import DigitConstraintsConfig
+from geoppp.tasks.digits.generation import generate_digits as run_digits
+from geoppp.tasks.tsp.solve import SolveConfig, SolvedInstance, solve_instance
 
 Method = Literal["plug_and_play", "weak_argmax", "colour_vote"]
 Log = Callable[[str], None]
 
 __all__ = [
     "evaluate",
+    "generate_digits",
     "load_prior",
     "load_region",
     "make_demo_region",
@@ -46,6 +54,7 @@ __all__ = [
     "run_pipeline",
     "sample_prior",
     "segment_region",
+    "solve_tsp",
     "train_prior",
     "validate",
 ]
@@ -300,6 +309,79 @@ def sample_prior(
         ('samples.png', True)
     """
     return sample_checkpoint(Path(prior), n, Path(out), seed, steps)
+
+
+def solve_tsp(
+    path: str | Path, steps: int = 128, seed: int = 0, progress: bool = False
+) -> SolvedInstance:
+    """Solve a travelling-salesman instance with the shipped TSP-50 diffusion prior (the
+    paper's TSP task): optimise an adjacency matrix under the prior, decode it greedily into a
+    tour, polish it by 2-opt, and compare with fast-tsp's tour.
+
+    Args:
+        path: a CSV of ``x,y`` rows or a TSPLIB file (EUC_2D, CEIL_2D, GEO, ATT).
+        steps: Adam steps on the adjacency latent (the reference: 256).
+        seed: seeds the search.
+        progress: show a progress bar.
+
+    Returns:
+        ``.tour`` (0-based node indices in file order), ``.length``, ``.reference_length``,
+        ``.gap``.
+
+    Example:
+        >>> import numpy as np
+        >>> corners = np.array([[0, 0], [0, 1], [1, 1], [1, 0], [0.5, 0.1], [0.5, 0.9]])
+        >>> np.savetxt("square.csv", corners, delimiter=",", fmt="%g")
+        >>> solved = solve_tsp("square.csv", steps=2)
+        >>> sorted(solved.tour.tolist()), round(solved.gap, 6)
+        ([0, 1, 2, 3, 4, 5], 0.0)
+    """
+    return solve_instance(Path(path), None, SolveConfig(steps=steps), seed, progress)
+
+
+def generate_digits(
+    digit: int | None = None,
+    symmetric: bool = False,
+    inpaint: Literal["top", "bottom", "left", "right"] | None = None,
+    n: int = 16,
+    steps: int = 1000,
+    seed: int = 0,
+    out: str | Path | None = None,
+    progress: bool = False,
+) -> Tensor:
+    """Generate handwritten digits under constraints with the shipped digits prior (the
+    paper's first experiment): a target class (judged by the project's classifier),
+    left-right symmetry, inpainting of a held-out digit's half, or any combination.
+
+    Args:
+        digit: the target class 0-9, or None.
+        symmetric: ask for left-right symmetry.
+        inpaint: keep this half of held-out digits and fill in the rest.
+        n: samples (sample b seeded by ``seed + b``).
+        steps: optimiser steps (the reference: 1000; 200 gives legible digits on a CPU).
+        seed: the first sample's seed.
+        out: optional PNG to write the samples to, as a grid.
+        progress: show a progress bar.
+
+    Returns:
+        (n, 1, 32, 32) float32 images in [-1, 1].
+
+    Example:
+        >>> images = generate_digits(digit=3, symmetric=True, n=2, steps=2, out="grid.png")
+        >>> tuple(images.shape), Path("grid.png").is_file()
+        ((2, 1, 32, 32), True)
+    """
+    spec = validate_document(
+        {"digit": digit, "symmetric": symmetric, "inpaint": inpaint},
+        DigitConstraintsConfig,
+        Path.cwd(),
+        "generate_digits",
+    )
+    images = run_digits(spec, n, steps, seed=seed, progress=progress)
+    if out is not None:
+        _make_folders([out])
+        save_image((images + 1) / 2, Path(out), nrow=math.ceil(math.sqrt(n)), padding=2)
+    return images
 
 
 def _make_folders(outputs: Iterable[str | Path | None]) -> None:

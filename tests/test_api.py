@@ -27,6 +27,8 @@ EXAMPLE_ORDER = [
     "geoppp.api.load_prior",
     "geoppp.api.sample_prior",
     "geoppp.api.train_prior",
+    "geoppp.api.solve_tsp",
+    "geoppp.api.generate_digits",
 ]
 
 

@@ -19,13 +19,12 @@ from geoppp.tasks.digits.data import load_digits
 from geoppp.tasks.digits.evaluation import HEADER, evaluate, format_table
 from geoppp.tasks.digits.generation import (
     METHODS,
+    SHIPPED,
     DigitConstraintsConfig,
-    generate,
+    generate_digits,
     reference_settings,
 )
 from geoppp.tasks.digits.pipeline import LAYOUT
-
-SHIPPED = Path(__file__).parent / "data"
 
 
 class ConstraintsFile(Strict):
@@ -133,22 +132,11 @@ def _generate(arguments: argparse.Namespace) -> int:
     if arguments.samples < 1:
         raise ConfigError(f"-n must be at least 1, got {arguments.samples}")
     spec = _spec(arguments)
-    prior, classifier = _models(arguments)
-    known = None
-    if spec.inpaint is not None:
-        held_out = load_digits("held_out")
-        # Sources: held-out images of the target digit, or of every digit in turn.
-        order = torch.argsort(held_out.labels, stable=True).view(10, -1).T.reshape(-1)
-        pool = held_out.images[held_out.labels == spec.digit] if spec.digit is not None else (
-            held_out.images[order]
-        )  # fmt: skip
-        known = pool[torch.arange(arguments.samples) % len(pool)]
-    seeds = [arguments.seed + b for b in range(arguments.samples)]
-    settings = reference_settings(arguments.steps, arguments.lr)
+    torch.set_num_threads(arguments.threads)
     print(f"generating {arguments.samples} digits ({spec.describe()}) by {arguments.method}")
-    x = generate(
-        prior.model, prior.schedule, spec, seeds, settings, arguments.method, classifier,
-        known, progress=not arguments.no_progress,
+    x = generate_digits(
+        spec, arguments.samples, arguments.steps, arguments.lr, arguments.method,
+        arguments.seed, arguments.prior, arguments.classifier, not arguments.no_progress,
     )  # fmt: skip
     rows = math.ceil(math.sqrt(arguments.samples))
     save_image((x + 1) / 2, out, nrow=rows, padding=2, pad_value=0.5)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
+from geoppp.diffusion.checkpoint import load_checkpoint
 from geoppp.diffusion.ppp import (
     Constraint,
     PlugAndPlayConfig,
@@ -30,9 +32,11 @@ from geoppp.diffusion.ppp import (
 )
 from geoppp.diffusion.sampling import EpsilonModel, sample
 from geoppp.diffusion.schedule import NoiseSchedule
-from geoppp.tasks.digits.classifier import DigitClassifier
+from geoppp.errors import ConfigError
+from geoppp.tasks.digits.classifier import DigitClassifier, load_classifier
 from geoppp.tasks.digits.constraints import ClassConstraint, InpaintingConstraint, symmetry
-from geoppp.tasks.digits.data import SIZE
+from geoppp.tasks.digits.data import SIZE, load_digits
+from geoppp.tasks.digits.pipeline import LAYOUT
 
 Method = Literal["geoppp", "unconditional", "constraint_only"]
 METHODS: tuple[Method, ...] = ("geoppp", "unconditional", "constraint_only")
@@ -194,3 +198,53 @@ def generate(
     )
     x = result.x.clamp(-1.0, 1.0)
     return constraints.inpainting.paste(x) if constraints.inpainting is not None else x
+
+
+SHIPPED = Path(__file__).parent / "data"
+"""The shipped prior (``prior.safetensors``) and classifiers (``constraint``, ``judge``)."""
+
+
+def generate_digits(
+    spec: DigitConstraintsConfig,
+    n: int,
+    steps: int = 1000,
+    lr: float | None = None,
+    method: Method = "geoppp",
+    seed: int = 0,
+    prior: Path = SHIPPED / "prior.safetensors",
+    classifier: Path = SHIPPED / "constraint.safetensors",
+    progress: bool = False,
+) -> Tensor:
+    """Generate ``n`` digits under ``spec`` with the models at ``prior`` and ``classifier``.
+
+    Inpainting keeps a half of held-out images: of ``spec.digit``, or of 0 … 9 in turn.
+
+    Args:
+        spec: the constraints and their weights.
+        n: samples; sample b is seeded by ``seed + b``.
+        steps: optimiser steps (the reference: 1000).
+        lr: Adam's rate; 0.01 · 1000 / steps when None.
+        method: ``geoppp``, ``unconditional`` or ``constraint_only``.
+        seed: the first sample's seed.
+        prior: a digits prior checkpoint.
+        classifier: the constraint's classifier.
+        progress: show a tqdm bar.
+
+    Returns:
+        (n, 1, 32, 32) float32 in [-1, 1].
+    """
+    if steps < 1 or n < 1:
+        raise ConfigError(f"steps and n must be at least 1, got steps {steps}, n {n}")
+    loaded = load_checkpoint(prior, expected_layout=LAYOUT)
+    known = None
+    if spec.inpaint is not None:
+        held_out = load_digits("held_out")
+        order = torch.argsort(held_out.labels, stable=True).view(10, -1).T.reshape(-1)
+        pool = held_out.images[held_out.labels == spec.digit] if spec.digit is not None else (
+            held_out.images[order]
+        )  # fmt: skip
+        known = pool[torch.arange(n) % len(pool)]
+    return generate(
+        loaded.model, loaded.schedule, spec, [seed + b for b in range(n)],
+        reference_settings(steps, lr), method, load_classifier(classifier), known, progress,
+    )  # fmt: skip

@@ -6,14 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from geoppp.tasks.tsp.evaluation import evaluate, format_table
-from geoppp.tasks.tsp.files import read_instance
-from geoppp.tasks.tsp.instances import normalise_to_unit_square, tour_lengths
-from geoppp.tasks.tsp.reference import reference_tour
-from geoppp.tasks.tsp.solve import SolveConfig, load_prior, solve
+from geoppp.tasks.tsp.solve import SolveConfig, load_prior, solve_instance
 
 
 def add_commands(commands: Any) -> None:
@@ -62,25 +58,17 @@ def _config(arguments: argparse.Namespace) -> SolveConfig:
 
 def _solve(arguments: argparse.Namespace) -> int:
     torch.set_num_threads(arguments.threads)
-    instance = read_instance(arguments.file)
-    unit, _ = normalise_to_unit_square(instance.coords)
-    found = solve(
+    solved = solve_instance(
+        arguments.file,
         load_prior(arguments.prior),
-        unit[None],
         _config(arguments),
-        [arguments.seed],
-        instance.distances[None],
+        arguments.seed,
         progress=not arguments.no_progress,
     )
-    tour = found.polished[0]
-    start = int(np.flatnonzero(tour == 0)[0])
-    tour = np.roll(tour, -start)
-    length = float(tour_lengths(instance.distances, tour))
-    reference = float(tour_lengths(instance.distances, reference_tour(instance.distances, 1.0)))
-    print(f"instance {instance.name}: {len(tour)} nodes, {instance.rule} distances")
-    print("tour (1-based node numbers, in file order):", " ".join(str(i + 1) for i in tour))
-    print(f"length {length:g} (diffusion + greedy decode + 2-opt)")
-    print(f"fast-tsp reference length {reference:g}; gap {100 * (length / reference - 1):.2f} %")
+    print(f"instance {solved.name}: {len(solved.tour)} nodes, {solved.rule} distances")
+    print("tour (1-based node numbers, in file order):", " ".join(str(i + 1) for i in solved.tour))
+    print(f"length {solved.length:g} (diffusion + greedy decode + 2-opt)")
+    print(f"fast-tsp reference length {solved.reference_length:g}; gap {100 * solved.gap:.2f} %")
     return 0
 
 

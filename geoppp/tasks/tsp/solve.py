@@ -22,8 +22,10 @@ from torch import Tensor
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.diffusion.ppp import PlugAndPlayConfig, TimeScheduleConfig, optimise
 from geoppp.tasks.tsp.decode import decode
-from geoppp.tasks.tsp.instances import euclidean_distances
+from geoppp.tasks.tsp.files import read_instance
+from geoppp.tasks.tsp.instances import euclidean_distances, normalise_to_unit_square, tour_lengths
 from geoppp.tasks.tsp.local_search import two_opt
+from geoppp.tasks.tsp.reference import reference_tour
 from geoppp.tasks.tsp.render import EdgeCanvas, geometry
 
 SHIPPED_PRIOR = "tsp50.safetensors"
@@ -172,3 +174,61 @@ def solve(
         distances = euclidean_distances(np.asarray(coords, dtype=np.float64))
     greedy = np.stack([decode(a, d) for a, d in zip(weights, distances, strict=True)])
     return DiffusionTours(weights, greedy, two_opt(distances, greedy))
+
+
+@dataclass(frozen=True)
+class SolvedInstance:
+    """One instance solved by :func:`solve_instance`, with fast-tsp's tour beside it."""
+
+    name: str
+    rule: str
+    """The distance rule of its file (``EUC_2D``, ``CEIL_2D``, ``GEO``, ``ATT``, ``EUCLIDEAN``)."""
+    tour: np.ndarray
+    """(N,) int64 node indices (0-based, in file order), starting at node 0."""
+    length: float
+    """Length of ``tour`` by the file's rule (diffusion + greedy decode + 2-opt)."""
+    reference_length: float
+    """Length of fast-tsp's tour by the same rule."""
+
+    @property
+    def gap(self) -> float:
+        """``length / reference_length - 1``, e.g. 0.02 for 2 %."""
+        return self.length / self.reference_length - 1.0
+
+
+def solve_instance(
+    path: Path,
+    prior: LoadedCheckpoint | None = None,
+    config: SolveConfig | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> SolvedInstance:
+    """Solve the instance in a CSV (``x,y`` rows) or TSPLIB file with the prior.
+
+    Args:
+        path: the file; bad files raise :class:`geoppp.tasks.tsp.files.InstanceFileError`.
+        prior: a TSP prior; the shipped TSP-50 prior when None.
+        config: the search's settings; :class:`SolveConfig`'s defaults when None.
+        seed: seeds the search.
+        progress: show a bar over the optimiser's steps.
+    """
+    instance = read_instance(Path(path))
+    unit, _ = normalise_to_unit_square(instance.coords)
+    found = solve(
+        prior if prior is not None else load_prior(),
+        unit[None],
+        config or SolveConfig(),
+        [seed],
+        instance.distances[None],
+        progress=progress,
+    )
+    tour = found.polished[0]
+    tour = np.roll(tour, -int(np.flatnonzero(tour == 0)[0]))
+    reference = reference_tour(instance.distances, 1.0)
+    return SolvedInstance(
+        instance.name,
+        instance.rule,
+        tour,
+        float(tour_lengths(instance.distances, tour)),
+        float(tour_lengths(instance.distances, reference)),
+    )
