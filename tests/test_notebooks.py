@@ -17,6 +17,8 @@ NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 TINY = {
     "quickstart.ipynb": "SIZE = 160\nSTEPS = 2",
     "bring-your-own-region.ipynb": "STEPS = 2",
+    "tsp.ipynb": "N = 12\nSTEPS = 2",
+    "digits.ipynb": "N = 2\nSTEPS = 2",
 }
 
 
