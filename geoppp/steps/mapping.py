@@ -13,6 +13,7 @@ from geoppp.config import (
     OutputsConfig,
     PlugAndPlayStep,
     RegionConfig,
+    SegmentationStep,
 )
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.diffusion.training import resolve_device
@@ -32,9 +33,11 @@ from geoppp.landcover.mapping import (
     weak_argmax_model,
 )
 from geoppp.landcover.priors import prior_path, statistics_path
+from geoppp.landcover.segmentation import SegmentationModel, load_network
 from geoppp.landcover.weak_labels import WeakLabelSources
 from geoppp.region import classes_of, for_tile, rgb_bands, truth_colours, weak_label_sources
 from geoppp.steps.report import format_scores, score_map, write_report
+from geoppp.steps.segmentation import check_network
 from geoppp.steps.statistics import read_statistics
 
 MappingStep = MappingStepConfig
@@ -143,6 +146,8 @@ def prepare(
     several = len(region.imagery.paths) > 1
     for step in steps:
         prior = load_prior(step, region, produced) if isinstance(step, PlugAndPlayStep) else None
+        if isinstance(step, SegmentationStep):
+            check_network(step, region, produced)
         if step.outputs.report is not None and region.ground_truth is None:
             raise ConfigError(
                 f"step {step.name} asks for a report, but region {region.name} has no "
@@ -237,6 +242,8 @@ def step_model(run: PreparedRun, progress: bool = False) -> tuple[BatchModel, bo
             progress=progress,
         )
         return model, True
+    if isinstance(step, SegmentationStep):
+        return SegmentationModel(load_network(step.network), resolve_device(step.device)), True
     return weak_argmax_model, False
 
 
