@@ -105,11 +105,15 @@ class CertaintyHalves:
         top_pixels = float((total * share).sum())
         top_correct = float((correct * share).sum())
 
-        def part(count: float, right: float) -> dict[str, float | int | None]:
-            return {"pixels": round(count), "accuracy": right / count if count > 0 else None}
+        def part(count: float, right: float, shown: int) -> dict[str, float | int | None]:
+            return {"pixels": shown, "accuracy": right / count if count > 0 else None}
 
+        everything = float(correct.sum())
+        top_shown = round(top_pixels)  # the halves' counts add up to the total
         return {
-            "all": part(pixels, float(correct.sum())),
-            "most_certain": part(top_pixels, top_correct),
-            "least_certain": part(pixels - top_pixels, float(correct.sum()) - top_correct),
+            "all": part(pixels, everything, pixels),
+            "most_certain": part(top_pixels, top_correct, top_shown),
+            "least_certain": part(
+                pixels - top_pixels, everything - top_correct, pixels - top_shown
+            ),
         }
