@@ -26,13 +26,13 @@ PLUG_AND_PLAY = {
     # Few steps from a noisy start: where the weak labels say little, seeds disagree.
     "optimiser": {"steps": 3, "refine": {"t": 20, "steps": 2}},
     "constraints": {"weak_kl": 0.1},
-    "outputs": {"class_map": "out/labels.tif"},
+    "outputs": {"class_map": "out/labels.tif", "probabilities": "out/labels-probabilities.tif"},
 }
 UNCERTAINTY = {
     "name": "uncertainty",
     "kind": "uncertainty",
     "step": "labels",
-    "seeds": [1, 2, 3],
+    "seeds": [0, 1, 2],  # 0: the step's own run, reused
     "outputs": {"raster": "out/uncertainty.tif", "report": "out/uncertainty.json"},
 }
 
@@ -56,7 +56,10 @@ def project(folder: Path, steps: list[dict[str, Any]]) -> Path:
 
 
 def test_uncertainty_raster_and_report(tmp_path: Path, one_thread: None) -> None:
-    run_pipeline(project(tmp_path, [PLUG_AND_PLAY, UNCERTAINTY]), log=quiet)
+    lines: list[str] = []
+    run_pipeline(project(tmp_path, [PLUG_AND_PLAY, UNCERTAINTY]), log=lines.append)
+    assert any("seed 0: " in line for line in lines), "the step's own run was not reused"
+    assert sum("step labels:" in line for line in lines) == 3
     out = tmp_path / "out"
     with (
         rasterio.open(tmp_path / "demo" / "imagery.tif") as imagery,
@@ -78,7 +81,7 @@ def test_uncertainty_raster_and_report(tmp_path: Path, one_thread: None) -> None
     # where the seeds disagree, their mean is less sure
     assert entropy[valid & (agreement < 1)].mean() > entropy[valid & (agreement == 1)].mean()
     report = json.loads((out / "uncertainty.json").read_text())
-    assert report["seeds"] == [1, 2, 3]
+    assert report["seeds"] == [0, 1, 2]
     assert (
         report["most_certain"]["pixels"] + report["least_certain"]["pixels"]
         == (report["all"]["pixels"])

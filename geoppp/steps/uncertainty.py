@@ -2,7 +2,8 @@
 block, a 2-band raster of agreement and entropy and a report of whether they mean something.
 
 The engine is not changed: each seed's run is an ordinary mapping run into a temporary
-folder beside the output, removed afterwards.
+folder beside the output, removed afterwards; the sampled step's own run is reused for its
+own seed when it wrote probabilities.
 """
 
 from __future__ import annotations
@@ -96,6 +97,12 @@ def run_uncertainty(
         ) as folder:
             samples = []
             for seed in step.seeds:
+                own = run.outputs.probabilities
+                if seed == run.step.seed and own is not None and own.path.exists():
+                    # the sampled step already wrote this seed's run
+                    log(f"  seed {seed}: {own.path} of step {run.step.name}")
+                    samples.append(own.path)
+                    continue
                 class_map = OutputOptions(Path(folder) / f"seed-{seed}.tif")
                 probabilities = OutputOptions(Path(folder) / f"seed-{seed}-probabilities.tif")
                 seeded = replace(
