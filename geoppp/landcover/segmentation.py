@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -89,6 +88,10 @@ class SegmentationTrainingConfig(BaseModel):
 
 def build_network(config: NetworkConfig, bands: int, classes: int) -> nn.Module:
     """An untrained network for ``bands`` input channels and ``classes`` outputs."""
+    # Imported here: smp pulls in timm, seconds of import that `geoppp --help` and every
+    # YAML check (which import this module for its configs) should not pay.
+    import segmentation_models_pytorch as smp
+
     extra: dict[str, Any] = {}
     if config.architecture in ("Unet", "UnetPlusPlus"):
         extra["decoder_channels"] = list(config.decoder_channels)
@@ -247,6 +250,8 @@ def train_network(
     Pixels labelled :data:`IGNORE` count in neither loss. A batch without any labelled pixel
     is drawn again (at most 10 times in a row) rather than stepping on nothing.
     """
+    import segmentation_models_pytorch as smp  # see build_network
+
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     device = torch.device(device)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from geoppp.config import ExecutionConfig, RegionConfig, UncertaintyStep
+from geoppp.config import ExecutionConfig, PlugAndPlayStep, RegionConfig, UncertaintyStep
 from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid, TileLayout
 from geoppp.geo.mosaic import Block
@@ -88,6 +88,7 @@ def run_uncertainty(
     step = prepared.step
     documents = []
     for run, raster, report in zip(prepared.runs, prepared.rasters, prepared.reports, strict=True):
+        assert isinstance(run.step, PlugAndPlayStep)  # the pipeline's validation says so
         log(
             f"step {step.name}: {len(step.seeds)} runs of {run.step.name} (seeds {step.seeds}) "
             f"on {run.imagery.path.name} → {raster.path}"
