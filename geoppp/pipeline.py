@@ -170,7 +170,9 @@ def run_pipeline_config(
                     prepared, execution.progress, log
                 )
             elif isinstance(prepared, PreparedNetworkTraining):
-                reports[prepared.step.name].network = run_network_training(prepared, log)
+                reports[prepared.step.name].network = run_network_training(
+                    prepared, execution.progress, log
+                )
             elif isinstance(prepared, PreparedUncertainty):
                 reports[prepared.step.name].uncertainty = run_uncertainty(
                     prepared, region, execution, log

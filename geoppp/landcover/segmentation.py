@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from geoppp.diffusion.checkpoint import write_atomically
 from geoppp.errors import CheckpointError
@@ -244,11 +245,13 @@ def train_network(
     classes: int,
     device: torch.device | str = "cpu",
     report_every: int = 50,
+    progress: bool = False,
 ) -> NetworkTraining:
     """Train ``network`` with AdamW on cross-entropy plus smp's multiclass Dice loss.
 
     Pixels labelled :data:`IGNORE` count in neither loss. A batch without any labelled pixel
-    is drawn again (at most 10 times in a row) rather than stepping on nothing.
+    is drawn again (at most 10 times in a row) rather than stepping on nothing. ``progress``
+    shows a tqdm bar with the latest mean loss.
     """
     import segmentation_models_pytorch as smp  # see build_network
 
@@ -262,6 +265,13 @@ def train_network(
     started = time.perf_counter()
     result = NetworkTraining(network)
     running: list[float] = []
+    bar = tqdm(
+        total=config.steps,
+        disable=not progress,
+        desc="training network",
+        unit="step",
+        dynamic_ncols=True,
+    )
     for step in range(1, config.steps + 1):
         for _ in range(10):
             images, labels = sample_batch(rng)
@@ -278,9 +288,12 @@ def train_network(
         optimiser.step()
         schedule.step()
         running.append(float(loss.detach()))
+        bar.update(1)
         if step % report_every == 0 or step == config.steps:
             result.loss_history.append((step, float(np.mean(running))))
             running = []
+            bar.set_postfix(loss=f"{result.loss_history[-1][1]:.3f}")
+    bar.close()
     result.seconds = time.perf_counter() - started
     network.eval()
     return result

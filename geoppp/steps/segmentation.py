@@ -136,7 +136,7 @@ def _labels(
 
 
 def run_network_training(
-    prepared: PreparedNetworkTraining, log: Callable[[str], None]
+    prepared: PreparedNetworkTraining, progress: bool, log: Callable[[str], None]
 ) -> NetworkTraining:
     """Train the network and write its checkpoint."""
     step, region = prepared.step, prepared.region
@@ -160,7 +160,12 @@ def run_network_training(
             normalisation,
         )
         result = train_network(
-            network, sampler, step.training, classes, resolve_device(step.device)
+            network,
+            sampler,
+            step.training,
+            classes,
+            resolve_device(step.device),
+            progress=progress,
         )
     metadata = SegmentationMetadata(
         step.network,
