@@ -7,7 +7,10 @@ made there (``--size`` crops both regions; default: the demo's own sizes), so th
 comparison table), then one JSON line per step: what it did and how long it took.
 
     python tests/benchmarks/bench_baselines.py            # the demo itself
-    python tests/benchmarks/bench_baselines.py --size 512 --keep out/bench
+    python tests/benchmarks/bench_baselines.py --size 512 --network-steps 60 --threads 1
+
+``--network-steps`` changes the training steps of every train_segmentation step (for a quick
+measurement on a busy machine: per-step times scale, the maps' scores do not hold).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from geoppp.config import load_pipeline
+from geoppp.config import PipelineConfig, TrainSegmentationStep, load_pipeline
 from geoppp.landcover.synthetic import make_demo_region
 from geoppp.pipeline import Overrides, run_pipeline_config
 
@@ -32,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=None, help="pixels a side of both regions")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--network-steps", type=int, default=None, help="U-Net training steps")
     parser.add_argument("--keep", type=Path, default=None, help="copy the outputs here")
     arguments = parser.parse_args()
     if arguments.threads is not None:
@@ -43,6 +47,8 @@ def main() -> None:
         for domain in ("source", "target"):
             make_demo_region(root / "demo-data" / domain, domain, arguments.size)
         pipeline = load_pipeline(root / "pipelines" / "demo-transfer.yaml")
+        if arguments.network_steps is not None:
+            pipeline = with_network_steps(pipeline, arguments.network_steps)
         started: dict[str, float] = {}
 
         def log(line: str) -> None:
@@ -74,6 +80,17 @@ def main() -> None:
         print(json.dumps({"step": "total", "wall_seconds": round(finished - begun, 1)}))
         if arguments.keep is not None:
             shutil.copytree(root / "demo-data", arguments.keep, dirs_exist_ok=True)
+
+
+def with_network_steps(pipeline: PipelineConfig, steps: int) -> PipelineConfig:
+    """``pipeline`` with every train_segmentation step trained for ``steps`` steps."""
+    changed = [
+        step.model_copy(update={"training": step.training.model_copy(update={"steps": steps})})
+        if isinstance(step, TrainSegmentationStep)
+        else step
+        for step in pipeline.steps
+    ]
+    return pipeline.model_copy(update={"steps": changed})
 
 
 if __name__ == "__main__":
