@@ -134,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="make the demo regions, map the target with the shipped priors and the two "
-        "baselines, and print the comparison (pipelines/demo-transfer.yaml)",
+        help="make the demo regions, map the target with the shipped priors, the baselines "
+        "(weak argmax, colour vote, source-only and weak-label U-Nets) and geoppp distilled "
+        "into a U-Net, and print the comparison (pipelines/demo-transfer.yaml)",
     )
     demo.add_argument(
         "--pipeline",

@@ -30,6 +30,7 @@ from geoppp.errors import ConfigError
 from geoppp.landcover.cooccurrence import builtin_tables
 from geoppp.landcover.inference import ConstraintsConfig
 from geoppp.landcover.schemes import ClassSchemeConfig, load_scheme
+from geoppp.landcover.segmentation import NetworkConfig, SegmentationTrainingConfig
 
 
 def _resolve(path: Path, info: ValidationInfo) -> Path:
@@ -480,13 +481,111 @@ class CompareStep(Strict):
     outputs: CompareOutputsConfig
 
 
-MappingStepConfig = WeakArgmaxStep | ColourVoteStep | PlugAndPlayStep
+class LabelRasterConfig(Strict):
+    """Training labels from a raster of the region's class values, e.g. the class map of an
+    earlier mapping step (distillation of geoppp's map)."""
+
+    raster: FilePath = Field(
+        description="The raster; `{imagery}` is replaced by each imagery file's name."
+    )
+    band: int = Field(1, ge=1)
+
+
+class NetworkOutputsConfig(Strict):
+    """Where a segmentation-training step writes."""
+
+    checkpoint: FilePath = Field(description="The network: one safetensors file.")
+    overwrite: bool = Field(False, description="Replace the file if it exists.")
+
+
+class TrainSegmentationStep(Strict):
+    """Train a segmentation network (segmentation-models-pytorch, no pretrained weights) on
+    windows of a region's imagery with aligned labels: the baselines and distillation."""
+
+    kind: Literal["train_segmentation"]
+    name: str = Field(min_length=1, description="Unique within the pipeline.")
+    region: FilePath | None = Field(
+        None,
+        description="Region YAML to train on instead of the pipeline's (e.g. the source "
+        "region, for the source-only baseline); same classes and bands.",
+    )
+    labels: Literal["ground_truth", "weak_argmax"] | LabelRasterConfig = Field(
+        "ground_truth",
+        description="`ground_truth`, the weak labels' per-pixel argmax (`weak_argmax`), or "
+        "`{raster: PATH}` (e.g. an earlier step's class map).",
+    )
+    network: NetworkConfig = Field(NetworkConfig(), description="Architecture and encoder.")
+    training: SegmentationTrainingConfig = Field(
+        SegmentationTrainingConfig(), description="Windows, steps and optimiser."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when torch sees a GPU, else CPU."
+    )
+    outputs: NetworkOutputsConfig
+
+
+class SegmentationStep(Strict):
+    """Map with a trained segmentation network: softmax class probabilities per tile."""
+
+    kind: Literal["segmentation"]
+    name: str = Field(min_length=1, description="Unique within the pipeline.")
+    network: FilePath = Field(
+        description="Checkpoint written by a train_segmentation step (this or an earlier run)."
+    )
+    tile_size: int = Field(256, ge=16, description="Core size of a tile, in pixels.")
+    halo: int = Field(32, ge=0, description="Context pixels read around each core.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA when torch sees a GPU, else CPU."
+    )
+    outputs: OutputsConfig
+
+
+class UncertaintyOutputsConfig(Strict):
+    """Where an uncertainty step writes; `{imagery}` as in mapping steps."""
+
+    raster: FilePath = Field(
+        description="2-band float32 GeoTIFF: agreement of the seeds' maps with their modal "
+        "class (1/K..1) and entropy of their mean probabilities (0..1, over log C)."
+    )
+    report: FilePath | None = Field(
+        None,
+        description="Optional JSON: accuracy on the most and least certain halves of the "
+        "pixels with ground truth (a Markdown table is written beside it).",
+    )
+    overwrite: bool = Field(False, description="Replace outputs that already exist.")
+
+
+class UncertaintyStep(Strict):
+    """Posterior samples of a plug_and_play step: run it once per seed and measure, per
+    pixel, how much the runs agree."""
+
+    kind: Literal["uncertainty"]
+    name: str = Field(min_length=1, description="Unique within the pipeline.")
+    step: str = Field(description="Name of an earlier plug_and_play step.")
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+        min_length=2, description="One run per seed (mixed into each tile's seed)."
+    )
+    outputs: UncertaintyOutputsConfig
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct")
+        return seeds
+
+
+MappingStepConfig = WeakArgmaxStep | ColourVoteStep | PlugAndPlayStep | SegmentationStep
+MAPPING_STEPS = (WeakArgmaxStep, ColourVoteStep, PlugAndPlayStep, SegmentationStep)
 StepConfig = Annotated[
     WeakArgmaxStep
     | ColourVoteStep
     | PlugAndPlayStep
+    | SegmentationStep
     | TrainPriorStep
+    | TrainSegmentationStep
     | LabelStatisticsStep
+    | UncertaintyStep
     | CompareStep,
     Field(discriminator="kind"),
 ]
@@ -559,16 +658,19 @@ class PipelineConfig(Strict):
             raise ValueError(f"step names must be unique; repeated: {repeated}")
         for position, step in enumerate(self.steps):
             if isinstance(step, CompareStep):
-                earlier = {
-                    s.name: s
-                    for s in self.steps[:position]
-                    if isinstance(s, WeakArgmaxStep | ColourVoteStep | PlugAndPlayStep)
-                }
+                earlier = {s.name: s for s in self.steps[:position] if isinstance(s, MAPPING_STEPS)}
                 unknown = [name for name in step.steps if name not in earlier]
                 if unknown:
                     raise ValueError(
                         f"step {step.name} compares {unknown}, which are not mapping steps "
                         f"before it; expected some of {sorted(earlier)}"
+                    )
+            if isinstance(step, UncertaintyStep):
+                sampled = [s.name for s in self.steps[:position] if isinstance(s, PlugAndPlayStep)]
+                if step.step not in sampled:
+                    raise ValueError(
+                        f"step {step.name} samples {step.step!r}, which is not a plug_and_play "
+                        f"step before it; expected one of {sampled}"
                     )
         return self
 

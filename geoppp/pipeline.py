@@ -11,21 +11,22 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import rasterio
 import torch
 from pydantic import ValidationError
 
 from geoppp.config import (
-    ColourVoteStep,
+    MAPPING_STEPS,
     CompareStep,
     ExecutionConfig,
     LabelStatisticsStep,
     PipelineConfig,
-    PlugAndPlayStep,
     RegionConfig,
     TrainPriorStep,
-    WeakArgmaxStep,
+    TrainSegmentationStep,
+    UncertaintyStep,
     kind_of,
     load_pipeline,
     load_region,
@@ -36,6 +37,7 @@ from geoppp.errors import ConfigError
 from geoppp.geo.cluster import Cluster, connect
 from geoppp.geo.raster import grid_of, require_bands
 from geoppp.landcover.mapping import MapResult
+from geoppp.landcover.segmentation import NetworkTraining
 from geoppp.region import weak_label_sources
 from geoppp.steps.compare import (
     ComparisonRow,
@@ -43,9 +45,15 @@ from geoppp.steps.compare import (
     prepare_comparison,
     run_comparison,
 )
-from geoppp.steps.mapping import PreparedRun, prepare, run_mapping
+from geoppp.steps.mapping import PreparedRun, prepare, run_mapping, step_outputs
+from geoppp.steps.segmentation import (
+    PreparedNetworkTraining,
+    prepare_network_training,
+    run_network_training,
+)
 from geoppp.steps.statistics import PreparedStatistics, prepare_statistics, run_statistics
 from geoppp.steps.training import PreparedTraining, prepare_training, run_training
+from geoppp.steps.uncertainty import PreparedUncertainty, prepare_uncertainty, run_uncertainty
 from geoppp.tasks import TaskPipeline
 from geoppp.tasks.digits.pipeline import DIGITS_PIPELINE
 from geoppp.tasks.tsp.pipeline import TSP_PIPELINE
@@ -94,9 +102,18 @@ class StepReport:
     results: list[MapResult] = field(default_factory=list)
     training: TrainingResult | None = None
     comparison: list[ComparisonRow] | None = None
+    network: NetworkTraining | None = None
+    uncertainty: list[dict[str, Any]] | None = None
 
 
-PreparedStep = PreparedRun | PreparedTraining | PreparedStatistics | PreparedComparison
+PreparedStep = (
+    PreparedRun
+    | PreparedTraining
+    | PreparedStatistics
+    | PreparedComparison
+    | PreparedNetworkTraining
+    | PreparedUncertainty
+)
 
 
 def pipeline_name(pipeline: PipelineConfig) -> str:
@@ -107,21 +124,35 @@ def prepare_steps(
     pipeline: PipelineConfig, region: RegionConfig, overwrite: bool
 ) -> list[PreparedStep]:
     """Check every step (inputs, outputs, configuration) before any of them runs."""
-    mapping_steps = [
-        step
-        for step in pipeline.steps
-        if isinstance(step, WeakArgmaxStep | ColourVoteStep | PlugAndPlayStep)
-    ]
+    mapping_steps = [step for step in pipeline.steps if isinstance(step, MAPPING_STEPS)]
     produced = frozenset(
         step.outputs.statistics.resolve()
         for step in pipeline.steps
         if isinstance(step, LabelStatisticsStep)
+    ) | frozenset(
+        step.outputs.checkpoint.resolve()
+        for step in pipeline.steps
+        if isinstance(step, TrainSegmentationStep)
     )
     mapping = prepare(mapping_steps, region, overwrite, produced)
     prepared: list[PreparedStep] = []
-    for step in pipeline.steps:
+    for position, step in enumerate(pipeline.steps):
         if isinstance(step, TrainPriorStep):
             prepared.append(prepare_training(step, region, overwrite))
+        elif isinstance(step, TrainSegmentationStep):
+            # A class map of an earlier step may be the labels (distillation).
+            maps = frozenset(
+                step_outputs(
+                    s.outputs, path, len(region.imagery.paths) > 1, True
+                ).class_map.path.resolve()
+                for s in pipeline.steps[:position]
+                if isinstance(s, MAPPING_STEPS)
+                for path in region.imagery.paths
+            )
+            prepared.append(prepare_network_training(step, region, overwrite, maps))
+        elif isinstance(step, UncertaintyStep):
+            sampled = [run for run in mapping if run.step.name == step.step]
+            prepared.append(prepare_uncertainty(step, sampled, region, overwrite))
         elif isinstance(step, LabelStatisticsStep):
             prepared.append(prepare_statistics(step, region, overwrite))
         elif isinstance(step, CompareStep):
@@ -161,6 +192,14 @@ def run_pipeline_config(
             if isinstance(prepared, PreparedTraining):
                 reports[prepared.step.name].training = run_training(
                     prepared, execution.progress, log
+                )
+            elif isinstance(prepared, PreparedNetworkTraining):
+                reports[prepared.step.name].network = run_network_training(
+                    prepared, execution.progress, log
+                )
+            elif isinstance(prepared, PreparedUncertainty):
+                reports[prepared.step.name].uncertainty = run_uncertainty(
+                    prepared, region, execution, log
                 )
             elif isinstance(prepared, PreparedStatistics):
                 run_statistics(prepared, region, log)

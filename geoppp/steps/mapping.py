@@ -15,6 +15,7 @@ from geoppp.config import (
     OutputsConfig,
     PlugAndPlayStep,
     RegionConfig,
+    SegmentationStep,
 )
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.diffusion.training import resolve_device
@@ -38,9 +39,11 @@ from geoppp.landcover.mapping import (
     weak_argmax_model,
 )
 from geoppp.landcover.priors import prior_path, statistics_path
+from geoppp.landcover.segmentation import SegmentationModel, load_network
 from geoppp.landcover.weak_labels import WeakLabelSources
 from geoppp.region import classes_of, for_tile, rgb_bands, truth_colours, weak_label_sources
 from geoppp.steps.report import format_scores, score_map, write_report
+from geoppp.steps.segmentation import check_network
 from geoppp.steps.statistics import read_statistics
 
 MappingStep = MappingStepConfig
@@ -149,6 +152,8 @@ def prepare(
     several = len(region.imagery.paths) > 1
     for step in steps:
         prior = load_prior(step, region, produced) if isinstance(step, PlugAndPlayStep) else None
+        if isinstance(step, SegmentationStep):
+            check_network(step, region, produced)
         if step.outputs.report is not None and region.ground_truth is None:
             raise ConfigError(
                 f"step {step.name} asks for a report, but region {region.name} has no "
@@ -242,7 +247,7 @@ def run_mapping(
 
 def needs_image(step: MappingStep) -> bool:
     """Whether the step's model reads the imagery's bands (not only its nodata)."""
-    return isinstance(step, ColourVoteStep | PlugAndPlayStep)
+    return isinstance(step, ColourVoteStep | PlugAndPlayStep | SegmentationStep)
 
 
 def step_model(run: PreparedRun, progress: bool = False) -> Callable[[], BatchModel]:
@@ -262,6 +267,8 @@ def step_recipe(run: PreparedRun) -> Callable[[], BatchModel]:
         return partial(colour_vote_model, step.n_clusters, step.seed)
     if isinstance(step, PlugAndPlayStep):
         return PlugAndPlayRecipe(step, abs(run.grid.transform.a))
+    if isinstance(step, SegmentationStep):
+        return SegmentationRecipe(step)
     return partial(_return, weak_argmax_model)
 
 
@@ -304,6 +311,20 @@ class PlugAndPlayRecipe:
     def _build(self) -> BatchModel:
         prior = load_checkpoint(prior_path(self.step.prior))
         return plug_and_play_model(self.step, prior, self.pixel_size)
+
+
+@dataclass(frozen=True)
+class SegmentationRecipe:
+    """A segmentation step's network, loaded from its file once per process."""
+
+    step: SegmentationStep
+
+    def __call__(self) -> BatchModel:
+        key = ("segmentation", str(self.step.network), self.step.device)
+        return per_process(key, self._build)
+
+    def _build(self) -> BatchModel:
+        return SegmentationModel(load_network(self.step.network), resolve_device(self.step.device))
 
 
 @dataclass(frozen=True)
@@ -351,6 +372,8 @@ def run_identity(
         models["prior"] = file_sha256(prior_path(step.prior))
         if step.statistics is not None:
             models["statistics"] = file_sha256(statistics_path(step.statistics))
+    if isinstance(step, SegmentationStep):
+        models["network"] = file_sha256(step.network)
     grid = run.grid
     inputs = [file_identity(run.imagery.path)] + [
         file_identity(path) for path in _region_files(region, run.imagery.path)

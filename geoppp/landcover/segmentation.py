@@ -1,0 +1,332 @@
+"""Segmentation networks (segmentation-models-pytorch): the U-Net baselines and distillation.
+
+A network maps normalised image bands ``(B, bands, H, W)`` to class logits ``(B, C, H, W)``
+at the imagery's own resolution. It is trained on windows of a region's imagery with labels
+aligned onto them (ground truth, the weak labels' argmax, or another map, e.g. geoppp's), and
+stored as one safetensors file whose metadata says the architecture, the classes, the bands,
+the pixel size and the band normalisation, so that it is used only on data like its own.
+
+Encoders are always built with ``encoder_weights=None``: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from geoppp.diffusion.checkpoint import write_atomically
+from geoppp.errors import CheckpointError
+from geoppp.landcover.patches import Normalisation
+
+FORMAT = "geoppp-segmentation"
+FORMAT_VERSION = 1
+IGNORE = -1
+"""Label of pixels left out of the loss (nodata imagery, unlabelled, unknown codes)."""
+MULTIPLE = 32
+"""Tiles are padded to a multiple of this before the network (the deepest encoder stride)."""
+
+
+class NetworkConfig(BaseModel):
+    """A segmentation-models-pytorch network; the defaults are small enough for a CPU."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    architecture: Literal["Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus"] = Field(
+        "Unet", description="smp architecture."
+    )
+    encoder: str = Field("resnet18", description="smp encoder name (no pretrained weights).")
+    encoder_depth: int = Field(4, ge=3, le=5, description="Encoder stages.")
+    decoder_channels: list[int] = Field(
+        [128, 64, 32, 16],
+        description="Unet/UnetPlusPlus decoder channels, one per encoder stage.",
+    )
+
+    @model_validator(mode="after")
+    def _one_decoder_stage_per_encoder_stage(self) -> NetworkConfig:
+        unet = self.architecture in ("Unet", "UnetPlusPlus")
+        if unet and len(self.decoder_channels) != self.encoder_depth:
+            raise ValueError(
+                f"decoder_channels has {len(self.decoder_channels)} entries for encoder_depth "
+                f"{self.encoder_depth}; give one per encoder stage"
+            )
+        return self
+
+
+class SegmentationTrainingConfig(BaseModel):
+    """How a segmentation network is trained."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    patch_size: int = Field(128, ge=32, description="Training window side, imagery pixels.")
+    batch_size: int = Field(8, ge=1, description="Windows per step.")
+    steps: int = Field(300, ge=1, description="Optimiser steps.")
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
+    dice: float = Field(
+        0.5, ge=0, description="Weight of smp's Dice loss beside the cross-entropy."
+    )
+    seed: int = Field(0, ge=0, description="Seeds the network's initialisation and windows.")
+
+    @model_validator(mode="after")
+    def _patch_multiple(self) -> SegmentationTrainingConfig:
+        if self.patch_size % MULTIPLE:
+            raise ValueError(f"patch_size must be a multiple of {MULTIPLE}")
+        return self
+
+
+def build_network(config: NetworkConfig, bands: int, classes: int) -> nn.Module:
+    """An untrained network for ``bands`` input channels and ``classes`` outputs."""
+    # Imported here: smp pulls in timm, seconds of import that `geoppp --help` and every
+    # YAML check (which import this module for its configs) should not pay.
+    import segmentation_models_pytorch as smp
+
+    extra: dict[str, Any] = {}
+    if config.architecture in ("Unet", "UnetPlusPlus"):
+        extra["decoder_channels"] = list(config.decoder_channels)
+    network: nn.Module = smp.create_model(
+        config.architecture,
+        encoder_name=config.encoder,
+        encoder_depth=config.encoder_depth,
+        encoder_weights=None,
+        in_channels=bands,
+        classes=classes,
+        **extra,
+    )
+    return network
+
+
+@dataclass(frozen=True)
+class SegmentationMetadata:
+    """What a network was trained on; checked before it maps a region.
+
+    Attributes:
+        network: the architecture.
+        class_names: output channels, in order.
+        bands: 1-based imagery bands of the input channels.
+        normalisation: per-band statistics of the training imagery.
+        pixel_size: metres per pixel of the training imagery.
+        labels: where the training labels came from, for the record.
+        steps: training steps done.
+    """
+
+    network: NetworkConfig
+    class_names: tuple[str, ...]
+    bands: tuple[int, ...]
+    normalisation: Normalisation
+    pixel_size: float
+    labels: str
+    steps: int = 0
+
+    def to_strings(self) -> dict[str, str]:
+        return {
+            "format": FORMAT,
+            "format_version": str(FORMAT_VERSION),
+            "network": self.network.model_dump_json(),
+            "class_names": json.dumps(list(self.class_names)),
+            "bands": json.dumps(list(self.bands)),
+            "normalisation": json.dumps(self.normalisation.to_dict()),
+            "pixel_size": repr(self.pixel_size),
+            "labels": self.labels,
+            "steps": str(self.steps),
+        }
+
+    @classmethod
+    def from_strings(cls, path: Path, metadata: dict[str, str]) -> SegmentationMetadata:
+        if metadata.get("format") != FORMAT:
+            raise CheckpointError(
+                f"{path} is not a geoppp segmentation network (its metadata has format "
+                f"{metadata.get('format')!r}, expected {FORMAT!r}); train one with a "
+                "train_segmentation step"
+            )
+        try:
+            return cls(
+                NetworkConfig.model_validate_json(metadata["network"]),
+                tuple(json.loads(metadata["class_names"])),
+                tuple(json.loads(metadata["bands"])),
+                Normalisation.from_dict(json.loads(metadata["normalisation"])),
+                float(metadata["pixel_size"]),
+                metadata.get("labels", ""),
+                int(metadata.get("steps", 0)),
+            )
+        except (KeyError, ValueError) as error:
+            raise CheckpointError(
+                f"segmentation network {path} has unreadable metadata ({error}); retrain it"
+            ) from None
+
+
+@dataclass
+class LoadedNetwork:
+    path: Path
+    network: nn.Module
+    metadata: SegmentationMetadata
+
+
+def save_network(path: Path, network: nn.Module, metadata: SegmentationMetadata) -> Path:
+    """Write the weights and metadata to ``path`` atomically (a safetensors file)."""
+    tensors = {
+        name: tensor.detach().to("cpu").contiguous()
+        for name, tensor in network.state_dict().items()
+    }
+    strings = metadata.to_strings()
+    write_atomically(path, lambda temporary: save_file(tensors, temporary, metadata=strings))
+    return path
+
+
+def read_metadata(path: Path) -> SegmentationMetadata:
+    """The metadata of the network at ``path``, without building it."""
+    metadata, _ = _read(path, tensors=False)
+    return SegmentationMetadata.from_strings(path, metadata)
+
+
+def load_network(path: Path) -> LoadedNetwork:
+    """The network at ``path``, on CPU, in eval mode."""
+    metadata_strings, tensors = _read(path, tensors=True)
+    metadata = SegmentationMetadata.from_strings(path, metadata_strings)
+    network = build_network(metadata.network, len(metadata.bands), len(metadata.class_names))
+    try:
+        network.load_state_dict(tensors)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"segmentation network {path} does not match its own architecture ({error}); retrain it"
+        ) from None
+    return LoadedNetwork(path, network.eval(), metadata)
+
+
+def _read(path: Path, tensors: bool) -> tuple[dict[str, str], dict[str, Tensor]]:
+    if not path.is_file():
+        raise CheckpointError(
+            f"segmentation network {path} does not exist; check the path or train it with a "
+            "train_segmentation step"
+        )
+    try:
+        with safe_open(path, framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            weights = {name: handle.get_tensor(name) for name in handle.keys()} if tensors else {}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({error}); copy it again or retrain"
+        ) from None
+    return metadata, weights
+
+
+# ---------------------------------------------------------------- training
+
+BatchSampler = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]
+"""Draws one training batch: normalised images ``(B, bands, P, P)`` float32 and labels
+``(B, P, P)`` int64 (class index, or :data:`IGNORE`)."""
+
+
+@dataclass
+class NetworkTraining:
+    """The outcome of training: the network, its loss by step, and the time it took."""
+
+    network: nn.Module
+    loss_history: list[tuple[int, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train_network(
+    network: nn.Module,
+    sample_batch: BatchSampler,
+    config: SegmentationTrainingConfig,
+    classes: int,
+    device: torch.device | str = "cpu",
+    report_every: int = 50,
+    progress: bool = False,
+) -> NetworkTraining:
+    """Train ``network`` with AdamW on cross-entropy plus smp's multiclass Dice loss.
+
+    Pixels labelled :data:`IGNORE` count in neither loss. A batch without any labelled pixel
+    is drawn again (at most 10 times in a row) rather than stepping on nothing. ``progress``
+    shows a tqdm bar with the latest mean loss.
+    """
+    import segmentation_models_pytorch as smp  # see build_network
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    device = torch.device(device)
+    network = network.to(device).train()
+    optimiser = torch.optim.AdamW(network.parameters(), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.steps)
+    dice = smp.losses.DiceLoss("multiclass", classes=list(range(classes)), ignore_index=IGNORE)
+    started = time.perf_counter()
+    result = NetworkTraining(network)
+    running: list[float] = []
+    bar = tqdm(
+        total=config.steps,
+        disable=not progress,
+        desc="training network",
+        unit="step",
+        dynamic_ncols=True,
+    )
+    for step in range(1, config.steps + 1):
+        for _ in range(10):
+            images, labels = sample_batch(rng)
+            if (labels != IGNORE).any():
+                break
+        x = torch.from_numpy(images).to(device)
+        y = torch.from_numpy(labels).to(device)
+        logits = network(x)
+        loss = F.cross_entropy(logits, y, ignore_index=IGNORE)
+        if config.dice > 0:
+            loss = loss + config.dice * dice(logits, y)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        running.append(float(loss.detach()))
+        bar.update(1)
+        if step % report_every == 0 or step == config.steps:
+            result.loss_history.append((step, float(np.mean(running))))
+            running = []
+            bar.set_postfix(loss=f"{result.loss_history[-1][1]:.3f}")
+    bar.close()
+    result.seconds = time.perf_counter() - started
+    network.eval()
+    return result
+
+
+# ---------------------------------------------------------------- mapping
+
+
+class SegmentationModel:
+    """A :class:`~geoppp.geo.engine.BatchModel`: softmax class probabilities of a trained
+    network, NaN where the imagery is nodata.
+
+    Args:
+        loaded: the network and what it was trained on.
+        device: where to run it.
+    """
+
+    def __init__(self, loaded: LoadedNetwork, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.network = loaded.network.to(self.device).eval()
+        self.normalisation = loaded.metadata.normalisation
+
+    def __call__(self, arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
+        image = self.normalisation.apply(arrays["image"].astype(np.float32))
+        height, width = image.shape[-2:]
+        padded_h = math.ceil(height / MULTIPLE) * MULTIPLE
+        padded_w = math.ceil(width / MULTIPLE) * MULTIPLE
+        x = torch.from_numpy(image).to(self.device)
+        if (padded_h, padded_w) != (height, width):
+            # Repeating the edge keeps the padding image-like; zeros would be a fake dark edge.
+            x = F.pad(x, (0, padded_w - width, 0, padded_h - height), mode="replicate")
+        with torch.no_grad():
+            probabilities = torch.softmax(self.network(x), dim=1)[..., :height, :width]
+        out = probabilities.cpu().numpy().astype(np.float32)
+        out[~np.broadcast_to(valid[:, np.newaxis], out.shape)] = np.nan
+        return out

@@ -1,0 +1,149 @@
+"""Training windows for a segmentation network: random windows of a region's imagery, with
+labels read onto the same window of the imagery grid.
+
+Nothing is held in memory but the batch: each window is read from the files (kept open for
+the whole training), so a region of any size can be trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geoppp.geo.grid import Grid, PixelWindow
+from geoppp.geo.raster import AlignedSource, open_raster, read_aligned, read_window
+from geoppp.landcover.mapping import Imagery
+from geoppp.landcover.patches import Normalisation
+from geoppp.landcover.segmentation import IGNORE
+from geoppp.landcover.weak_labels import WeakLabelSources
+
+LabelReader = Callable[[PixelWindow, tuple[int, int]], np.ndarray]
+"""Labels of a window of the imagery grid, padded to a shape: ``(H, W)`` int64 class indices,
+:data:`~geoppp.landcover.segmentation.IGNORE` where there is none."""
+LabelOpener = Callable[[ExitStack], LabelReader]
+"""Opens the label files (closed with the stack) and returns their reader."""
+
+
+@dataclass(frozen=True)
+class LabelledImagery:
+    """One imagery file, its grid, and where its labels come from."""
+
+    imagery: Imagery
+    grid: Grid
+    labels: LabelOpener
+
+
+def raster_labels(path: Path, band: int, class_of_value: np.ndarray, grid: Grid) -> LabelOpener:
+    """Labels from a raster of codes (ground truth, or a class map), aligned onto ``grid`` by
+    nearest neighbour.
+
+    Args:
+        path: the raster, on any grid that overlaps ``grid``.
+        band: 1-based band of the codes.
+        class_of_value: a 65536-entry table from code to class index, -1 for none (see
+            :func:`~geoppp.landcover.evaluation.value_lookup`).
+        grid: the imagery grid.
+    """
+    source = AlignedSource(path, (band,), "nearest")
+
+    def opener(stack: ExitStack) -> LabelReader:
+        dataset = stack.enter_context(open_raster(path))
+
+        def read(window: PixelWindow, shape: tuple[int, int]) -> np.ndarray:
+            data = read_aligned(dataset, grid, window, source, shape)
+            codes = data.values[0].astype(np.int64)
+            known = data.valid & (codes >= 0) & (codes < len(class_of_value))
+            labels = class_of_value[np.where(known, codes, 0)].astype(np.int64)
+            labels[~known] = IGNORE
+            return labels
+
+        return read
+
+    return opener
+
+
+def weak_argmax_labels(sources: WeakLabelSources) -> LabelOpener:
+    """Labels from the per-pixel argmax of the weak labels; none where they are silent."""
+
+    def opener(stack: ExitStack) -> LabelReader:
+        read_weak = stack.enter_context(sources.opened())
+
+        def read(window: PixelWindow, shape: tuple[int, int]) -> np.ndarray:
+            weak = read_weak(window, shape)
+            probabilities = np.nan_to_num(weak.probabilities, nan=0.0)
+            labels = probabilities.argmax(axis=0).astype(np.int64)
+            labels[~weak.labelled] = IGNORE
+            return labels
+
+        return read
+
+    return opener
+
+
+class WindowSampler:
+    """Draws batches of random windows (a :data:`~geoppp.landcover.segmentation.BatchSampler`).
+
+    A window's file is chosen in proportion to the files' areas, its position uniformly, and
+    one of the 8 flips/rotations is applied. Nodata imagery is labelled ``IGNORE``.
+
+    Args:
+        files: the labelled imagery files.
+        stack: keeps every file open until it is closed.
+        patch_size: window side, pixels (a file smaller than that is padded, as nodata).
+        batch_size: windows per batch.
+        normalisation: per-band statistics applied to the image.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[LabelledImagery],
+        stack: ExitStack,
+        patch_size: int,
+        batch_size: int,
+        normalisation: Normalisation,
+    ) -> None:
+        self.files = list(files)
+        self.images = [stack.enter_context(open_raster(f.imagery.path)) for f in self.files]
+        self.labels = [f.labels(stack) for f in self.files]
+        areas = np.array([f.grid.width * f.grid.height for f in self.files], np.float64)
+        self.weights = areas / areas.sum()
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.normalisation = normalisation
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = [], []
+        for _ in range(self.batch_size):
+            image, label = self.window(rng)
+            symmetry = int(rng.integers(8))
+            image, label = _dihedral(image, symmetry), _dihedral(label, symmetry)
+            images.append(image)
+            labels.append(label)
+        return np.stack(images), np.stack(labels)
+
+    def window(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One window: ``(bands, P, P)`` normalised float32 and ``(P, P)`` int64 labels."""
+        index = int(rng.choice(len(self.files), p=self.weights))
+        file, grid, size = self.files[index], self.files[index].grid, self.patch_size
+        height, width = min(size, grid.height), min(size, grid.width)
+        row = int(rng.integers(grid.height - height + 1))
+        col = int(rng.integers(grid.width - width + 1))
+        window = PixelWindow(row, col, height, width)
+        data = read_window(
+            self.images[index], window, file.imagery.bands, (size, size), file.imagery.nodata
+        )
+        labels = self.labels[index](window, (size, size))
+        labels[~data.valid] = IGNORE
+        image = self.normalisation.apply(data.values.astype(np.float32))
+        image[:, ~data.valid] = 0.0
+        return image, labels
+
+
+def _dihedral(array: np.ndarray, symmetry: int) -> np.ndarray:
+    """One of the 8 flips/90° rotations of the last two axes (0 is the identity)."""
+    turned = np.rot90(array, symmetry % 4, axes=(-2, -1))
+    return np.ascontiguousarray(turned[..., ::-1] if symmetry >= 4 else turned)
