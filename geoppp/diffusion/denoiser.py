@@ -11,14 +11,17 @@ hand-written U-Net would call just the same.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import torch
 from diffusers.models.attention_processor import Attention
 from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.unets.unet_2d import UNet2DModel
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import Tensor, nn
+
+from geoppp.errors import ConfigError
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -170,6 +173,25 @@ def _zero_init_branch_outputs(unet: UNet2DModel) -> None:
     for layer in layers:
         for parameter in layer.parameters():
             nn.init.zeros_(parameter)
+
+
+def denoiser_config(
+    settings: Mapping[str, Any], in_channels: int, sample_size: int, where: str
+) -> DenoiserConfig:
+    """A DenoiserConfig from a YAML's ``denoiser:`` mapping, the data setting the channels and
+    size; a problem raises a ConfigError naming ``where`` (a file or step) and the key."""
+    try:
+        return DenoiserConfig.model_validate(
+            {**settings, "in_channels": in_channels, "sample_size": sample_size}
+        )
+    except ValidationError as error:
+        problems = "; ".join(
+            ".".join(["denoiser", *(str(p) for p in e["loc"])])
+            + ": "
+            + e["msg"].removeprefix("Value error, ")
+            for e in error.errors()
+        )
+        raise ConfigError(f"{where}: {problems}") from None
 
 
 def build_denoiser(config: DenoiserConfig, device: torch.device | str | None = None) -> Denoiser:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 
 from geoppp.config import PatchesConfig, RegionConfig, TrainPriorStep
 from geoppp.diffusion.checkpoint import load_checkpoint
-from geoppp.diffusion.denoiser import DenoiserConfig
+from geoppp.diffusion.denoiser import DenoiserConfig, denoiser_config
 from geoppp.diffusion.sampling import sample
 from geoppp.diffusion.schedule import NoiseSchedule
 from geoppp.diffusion.training import TrainingResult, train
@@ -78,18 +77,9 @@ def prepare_training(
     if step.outputs.samples is not None:
         check_writable(OutputOptions(step.outputs.samples, overwrite=overwrite))
     patches = region_patches(region, step.patches)
-    try:
-        denoiser = DenoiserConfig.model_validate(
-            {**step.denoiser, "in_channels": patches.channels, "sample_size": step.patches.size}
-        )
-    except ValidationError as error:
-        problems = "; ".join(
-            ".".join(["denoiser", *(str(p) for p in e["loc"])])
-            + ": "
-            + e["msg"].removeprefix("Value error, ")
-            for e in error.errors()
-        )
-        raise ConfigError(f"step {step.name}: {problems}") from None
+    denoiser = denoiser_config(
+        step.denoiser, patches.channels, step.patches.size, f"step {step.name}"
+    )
     schedule = (
         NoiseSchedule.linear(step.timesteps)
         if step.schedule == "linear"

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from geoppp.diffusion.checkpoint import load_checkpoint
-from geoppp.diffusion.denoiser import DenoiserConfig
+from geoppp.diffusion.denoiser import DenoiserConfig, denoiser_config
 from geoppp.diffusion.patches import TensorPatches
 from geoppp.diffusion.schedule import NoiseSchedule
 from geoppp.diffusion.training import resume_state_path, train
@@ -27,20 +25,9 @@ LAYOUT = {"task": "digits", "channels": 1, "size": SIZE, "range": [-1.0, 1.0]}
 """What the prior's checkpoint records about its data; generation checks it."""
 
 
-def denoiser_config(step: TrainDigitsPriorStep) -> DenoiserConfig:
+def prior_denoiser(step: TrainDigitsPriorStep) -> DenoiserConfig:
     """The step's U-Net, with the digits' channels and size (a ConfigError names the key)."""
-    try:
-        return DenoiserConfig.model_validate(
-            {**step.denoiser, "in_channels": 1, "sample_size": SIZE}
-        )
-    except ValidationError as error:
-        problems = "; ".join(
-            ".".join(["denoiser", *(str(p) for p in e["loc"])])
-            + ": "
-            + e["msg"].removeprefix("Value error, ")
-            for e in error.errors()
-        )
-        raise ConfigError(f"step {step.name}: {problems}") from None
+    return denoiser_config(step.denoiser, 1, SIZE, f"step {step.name}")
 
 
 def _check(pipeline: DigitsPipelineConfig, overwrite: bool) -> list[str]:
@@ -52,7 +39,7 @@ def _check(pipeline: DigitsPipelineConfig, overwrite: bool) -> list[str]:
                 f"step {step.name}: checkpoint folder {folder} does not exist; create it"
             )
         if isinstance(step, TrainDigitsPriorStep):
-            denoiser_config(step)
+            prior_denoiser(step)
             # An existing prior is resumed, not refused (training is resumable); one without
             # a resume state can only be replaced.
             if step.checkpoint.exists():
@@ -93,7 +80,7 @@ def _run_prior(
     log(f"step {step.name}: DDPM prior on {len(digits.labels)} training digits → {step.checkpoint}")
     resume = not (overwrite and not resume_state_path(step.checkpoint).exists())
     result = train(
-        denoiser_config(step),
+        prior_denoiser(step),
         NoiseSchedule.linear(step.timesteps),
         TensorPatches(digits.images),  # no flips: digits have an orientation
         step.training,

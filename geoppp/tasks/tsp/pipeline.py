@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from geoppp.config import FilePath, Strict, load
 from geoppp.diffusion.checkpoint import load_checkpoint
-from geoppp.diffusion.denoiser import DenoiserConfig
+from geoppp.diffusion.denoiser import DenoiserConfig, denoiser_config
 from geoppp.diffusion.schedule import NoiseSchedule
 from geoppp.diffusion.training import TrainingConfig, train
 from geoppp.errors import ConfigError
@@ -59,25 +59,14 @@ def layout(nodes: int) -> dict[str, Any]:
     return {"task": "tsp", "nodes": nodes, **geometry()}
 
 
-def denoiser_config(path: Path, config: TspPipelineConfig) -> DenoiserConfig:
-    try:
-        return DenoiserConfig.model_validate(
-            {**config.denoiser, "in_channels": 1, "sample_size": IMAGE_SIZE}
-        )
-    except ValidationError as error:
-        problems = "; ".join(
-            ".".join(["denoiser", *(str(p) for p in e["loc"])])
-            + ": "
-            + e["msg"].removeprefix("Value error, ")
-            for e in error.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+def prior_denoiser(path: Path, config: TspPipelineConfig) -> DenoiserConfig:
+    return denoiser_config(config.denoiser, 1, IMAGE_SIZE, str(path))
 
 
 def check(path: Path, overwrite: bool) -> list[str]:
     """Validate a TSP pipeline and its checkpoint path without training."""
     config = load(path, TspPipelineConfig)
-    denoiser = denoiser_config(path, config)
+    denoiser = prior_denoiser(path, config)
     if not config.checkpoint.parent.is_dir():
         raise ConfigError(
             f"{path}: checkpoint: folder {config.checkpoint.parent} does not exist; create it "
@@ -101,7 +90,7 @@ def run(path: Path, overwrite: bool, progress: bool, log: Callable[[str], None])
     data = config.data
     source = TourImages(data.nodes, data.instances, data.seed, data.solver_seconds, progress)
     result = train(
-        denoiser_config(path, config),
+        prior_denoiser(path, config),
         NoiseSchedule.linear(config.timesteps),
         source,
         config.training,
