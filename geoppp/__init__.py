@@ -17,6 +17,8 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from geoppp.api import (
         evaluate,
+        evaluate_digits,
+        evaluate_tsp,
         generate_digits,
         load_prior,
         load_region,
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "evaluate",
+    "evaluate_digits",
+    "evaluate_tsp",
     "generate_digits",
     "load_prior",
     "load_region",

@@ -29,6 +29,8 @@ EXAMPLE_ORDER = [
     "geoppp.api.train_prior",
     "geoppp.api.solve_tsp",
     "geoppp.api.generate_digits",
+    "geoppp.api.evaluate_tsp",
+    "geoppp.api.evaluate_digits",
 ]
 
 
