@@ -200,20 +200,31 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+def read_safetensors(
+    path: Path, what: str, remedy: str, tensors: bool = True
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """The metadata and (unless ``tensors`` is False) the tensors of a safetensors file, on CPU.
+
+    Raises:
+        CheckpointError: the file is missing or unreadable; the message names it as ``what``
+            (e.g. ``checkpoint``) and ends with ``remedy`` (what to do).
+    """
     if not path.is_file():
-        raise CheckpointError(
-            f"checkpoint {path} does not exist; check the path or train a prior to write it"
-        )
+        raise CheckpointError(f"{what} {path} does not exist; check the path or {remedy}")
     try:
         with safe_open(path, framework="pt", device="cpu") as handle:
             metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+            weights = {name: handle.get_tensor(name) for name in handle.keys()} if tensors else {}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(
-            f"checkpoint {path} is not a readable safetensors file ({error}); it may be "
-            "truncated or not a checkpoint at all: copy it again or retrain"
+            f"{what} {path} is not a readable safetensors file ({error}); it may be "
+            f"truncated or not a {what} at all: copy it again or {remedy}"
         ) from None
+    return metadata, weights
+
+
+def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    metadata, tensors = read_safetensors(path, "checkpoint", "train a prior to write it")
     if metadata.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is a safetensors file but not a geoppp denoiser checkpoint (its metadata "

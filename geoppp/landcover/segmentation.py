@@ -23,12 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from geoppp.diffusion.checkpoint import write_atomically
+from geoppp.diffusion.checkpoint import read_safetensors, write_atomically
 from geoppp.errors import CheckpointError
 from geoppp.landcover.patches import Normalisation
 
@@ -206,20 +205,9 @@ def load_network(path: Path) -> LoadedNetwork:
 
 
 def _read(path: Path, tensors: bool) -> tuple[dict[str, str], dict[str, Tensor]]:
-    if not path.is_file():
-        raise CheckpointError(
-            f"segmentation network {path} does not exist; check the path or train it with a "
-            "train_segmentation step"
-        )
-    try:
-        with safe_open(path, framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
-            weights = {name: handle.get_tensor(name) for name in handle.keys()} if tensors else {}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(
-            f"{path} is not a readable safetensors file ({error}); copy it again or retrain"
-        ) from None
-    return metadata, weights
+    return read_safetensors(
+        path, "segmentation network", "train it with a train_segmentation step", tensors
+    )
 
 
 # ---------------------------------------------------------------- training

@@ -17,12 +17,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from geoppp.diffusion.checkpoint import write_atomically
+from geoppp.diffusion.checkpoint import read_safetensors, write_atomically
 from geoppp.errors import CheckpointError
 from geoppp.tasks.digits.data import CLASSES, SIZE, Digits
 
@@ -177,20 +176,15 @@ def load_classifier(path: str | os.PathLike[str]) -> DigitClassifier:
         CheckpointError: missing, unreadable, or not a digit classifier.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(
-            f"digit classifier {path} does not exist; run pipelines/digits-classifiers.yaml "
-            "to train it, or check the path"
-        )
+    metadata, tensors = read_safetensors(
+        path, "digit classifier", "train it with pipelines/digits-classifiers.yaml"
+    )
     try:
-        with safe_open(path, framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
         if metadata.get("format") != FORMAT:
             raise ValueError(f"its metadata has format {metadata.get('format')!r}, not {FORMAT!r}")
         model = DigitClassifier(ClassifierConfig.model_validate(json.loads(metadata["config"])))
         model.load_state_dict(tensors, strict=True)
-    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError) as error:
+    except (ValueError, KeyError, RuntimeError) as error:
         raise CheckpointError(
             f"{path} is not a readable geoppp digit classifier ({error}); retrain it with "
             "pipelines/digits-classifiers.yaml"
