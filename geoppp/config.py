@@ -27,6 +27,7 @@ from pydantic import (
 from geoppp.diffusion.ppp import PlugAndPlayConfig
 from geoppp.diffusion.training import TrainingConfig
 from geoppp.errors import ConfigError
+from geoppp.landcover.colour_model import ColourRefinementConfig
 from geoppp.landcover.cooccurrence import builtin_tables
 from geoppp.landcover.inference import ConstraintsConfig
 from geoppp.landcover.schemes import ClassSchemeConfig, load_scheme
@@ -318,6 +319,11 @@ class WeakArgmaxStep(Strict):
     name: str = Field(min_length=1, description="Unique within the pipeline.")
     tile_size: int = Field(1024, ge=16, description="Core size of a tile, in pixels.")
     halo: int = Field(0, ge=0, description="Context pixels read around each core.")
+    colour_refinement: ColourRefinementConfig | None = Field(
+        None,
+        description="Read the weak labels out through per-tile class colour models (the "
+        "plug_and_play step's readout without the prior); none: the plain argmax.",
+    )
     outputs: OutputsConfig
 
 
@@ -413,6 +419,11 @@ class PlugAndPlayStep(Strict):
         True,
         description="Multiply the prior's upsampled probabilities by the weak labels' detail "
         "within each prior cell (e.g. roads from vectors), rather than upsample alone.",
+    )
+    colour_refinement: ColourRefinementConfig | None = Field(
+        None,
+        description="Read the map out through per-tile class colour models at the imagery's "
+        "resolution, after the weak labels' detail; none: do not.",
     )
     seed: int = Field(0, ge=0, description="Mixed into each tile's seed (from its position).")
     device: Literal["auto", "cpu", "cuda"] = Field(

@@ -18,6 +18,9 @@ function here is one such term for a batch of tiles:
   its label.
 - :func:`cluster_agreement`: a class-aware colour term: the pixels of one local cluster should
   share a label, weighted towards pixels whose weak label is unsure.
+- :func:`colour_model_loglik`: the observed colours' likelihood under class colour models
+  fitted on the target tile itself (:mod:`geoppp.landcover.colour_model`), mixed by the
+  predicted labels.
 
 Conventions: ``p`` is ``(B, K, H, W)`` class probabilities (summing to 1 over K),
 ``valid`` ``(B, H, W)`` bool with False on nodata; invalid pixels contribute nothing. Each
@@ -96,6 +99,26 @@ def image_match(predicted: Tensor, observed: Tensor, valid: Tensor, sigma: float
     difference = torch.where(mask, predicted - observed, 0.0)
     weight = _weight(valid, predicted).expand_as(predicted)
     return -_masked_mean(difference**2, weight) / (2 * sigma**2)
+
+
+def colour_model_loglik(p: Tensor, class_loglik: Tensor, valid: Tensor) -> Tensor:
+    """Mean over valid pixels of ``log Σ_k p_k · N(x | μ_k, Σ_k)``: how well the labels,
+    as mixing weights of per-class colour models, explain the observed colours.
+
+    Args:
+        p: ``(B, K, H, W)`` class probabilities.
+        class_loglik: ``(B, K, H, W)`` each pixel's log-density under each class's colour
+            model (:func:`geoppp.landcover.colour_model.fit_colour_models`), fixed.
+        valid: ``(B, H, W)`` bool.
+
+    Returns:
+        ``(B,)``; highest when each pixel's probability sits on the class whose model
+        explains its colour best.
+    """
+    _check_labels(p, valid)
+    _check("class_loglik", class_loglik, tuple(p.shape))
+    mixture = torch.logsumexp(torch.log(p + EPS) + class_loglik.to(p), dim=1)
+    return _masked_mean(mixture, _weight(valid, p)[:, 0])
 
 
 def weak_label_kl(

@@ -28,9 +28,15 @@ from geoppp.diffusion.checkpoint import LoadedCheckpoint
 from geoppp.diffusion.ppp import PlugAndPlayConfig, WeightedConstraint, optimise
 from geoppp.errors import ConfigError
 from geoppp.landcover.clustering import local_gmm
+from geoppp.landcover.colour_model import (
+    ColourRefinementConfig,
+    fit_colour_models,
+    refine_with_colour,
+)
 from geoppp.landcover.constraints import (
     LabelStatistics,
     cluster_agreement,
+    colour_model_loglik,
     image_match,
     label_statistics_loglik,
     local_nmi,
@@ -57,6 +63,15 @@ class ConstraintsConfig(BaseModel):
         ge=0,
         description="Label super-resolution statistics: Gaussian likelihood of each block's "
         "class fractions under its coarse code's mean and variance, measured on the source.",
+    )
+    colour_model: float = Field(
+        0.0,
+        ge=0,
+        description="Likelihood of the observed colours under per-class colour models fitted "
+        "on the tile itself from the weak labels, mixed by the labels.",
+    )
+    colour_model_iterations: int = Field(
+        4, ge=1, description="EM steps fitting the colour models of the `colour_model` term."
     )
     nmi: float = Field(0.0, ge=0, description="Local NMI of labels and colour clusters.")
     clusters: float = Field(
@@ -178,6 +193,9 @@ class PlugAndPlayModel:
             blocks in metres, for the ``statistics`` constraint.
         weak_detail: bring the weak labels' detail finer than the prior's cells back into
             the upsampled probabilities (see :func:`weak_detail`).
+        colour_refinement: read the upsampled probabilities out through per-tile class
+            colour models at the imagery's resolution (see
+            :func:`~geoppp.landcover.colour_model.refine_with_colour`); None: do not.
         progress: show a bar of the optimiser's steps for each batch.
     """
 
@@ -191,6 +209,7 @@ class PlugAndPlayModel:
         device: torch.device | str = "cpu",
         statistics: tuple[LabelStatistics, float] | None = None,
         weak_detail: bool = True,
+        colour_refinement: ColourRefinementConfig | None = None,
         progress: bool = False,
     ) -> None:
         self.layout = PatchLayout.from_dict(prior.layout)
@@ -212,6 +231,7 @@ class PlugAndPlayModel:
             raise ConfigError("the statistics constraint needs label statistics")
         self.statistics = statistics
         self.weak_detail = weak_detail
+        self.colour_refinement = colour_refinement
         self.progress = progress
 
     def __call__(self, arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
@@ -238,6 +258,10 @@ class PlugAndPlayModel:
             )
             if self.weak_detail:
                 fine = weak_detail(fine, tiles.weak, arrays, valid, self.factor)
+            if self.colour_refinement is not None:
+                image = torch.from_numpy(np.nan_to_num(arrays["image"])).to(self.device)
+                mask = torch.from_numpy(valid).to(self.device)
+                fine = refine_with_colour(fine, image, mask, self.colour_refinement)
         out = fine.cpu().numpy().astype(np.float32)
         out[~np.broadcast_to(valid[:, np.newaxis], out.shape)] = np.nan
         return out
@@ -279,6 +303,17 @@ class PlugAndPlayModel:
             )
         if settings.statistics > 0 and self.statistics is not None:
             terms.append(self.statistics_term(tiles, settings.statistics))
+        if settings.colour_model > 0:
+            _, colour_loglik = fit_colour_models(
+                tiles.weak, tiles.colour, valid, settings.colour_model_iterations, 0.0
+            )
+            terms.append(
+                WeightedConstraint(
+                    "colour_model",
+                    settings.colour_model,
+                    lambda x: colour_model_loglik(labels_of(x), colour_loglik, valid),
+                )
+            )
         if settings.nmi > 0 or settings.clusters > 0:
             clusters = self.colour_clusters(tiles, seeds)
             radius = settings.cluster_radius

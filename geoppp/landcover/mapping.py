@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from geoppp.geo.engine import (
     BatchModel,
@@ -33,6 +34,7 @@ from geoppp.geo.output import ClassInfo, ClassMapOutput, OutputOptions, ValueOut
 from geoppp.geo.raster import open_raster, read_valid, read_window
 from geoppp.geo.tilestore import TileOutput, TileStore
 from geoppp.landcover.clustering import colour_cluster_vote
+from geoppp.landcover.colour_model import ColourRefinementConfig, refine_with_colour
 from geoppp.landcover.weak_labels import WeakLabelSources
 
 
@@ -222,6 +224,25 @@ def weak_argmax_model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.nd
     probabilities = arrays["weak_labels"]  # the engine's stacked copy: ours to change
     np.copyto(probabilities, np.float32(np.nan), where=~arrays["labelled"][:, np.newaxis])
     return probabilities
+
+
+def weak_colour_model(config: ColourRefinementConfig) -> BatchModel:
+    """The weak labels read out through per-tile class colour models (see
+    :func:`~geoppp.landcover.colour_model.refine_with_colour`): plug-and-play's colour
+    readout without the prior, NaN where unlabelled."""
+
+    def model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
+        usable = valid & arrays["labelled"]
+        refined = refine_with_colour(
+            torch.from_numpy(np.nan_to_num(arrays["weak_labels"])),
+            torch.from_numpy(np.nan_to_num(arrays["image"])),
+            torch.from_numpy(usable),
+            config,
+        ).numpy()
+        refined[~np.broadcast_to(usable[:, np.newaxis], refined.shape)] = np.nan
+        return refined.astype(np.float32, copy=False)
+
+    return model
 
 
 def colour_vote_model(n_clusters: int, seed: int) -> BatchModel:

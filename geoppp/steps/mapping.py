@@ -16,6 +16,7 @@ from geoppp.config import (
     PlugAndPlayStep,
     RegionConfig,
     SegmentationStep,
+    WeakArgmaxStep,
 )
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.diffusion.training import resolve_device
@@ -37,6 +38,7 @@ from geoppp.landcover.mapping import (
     colour_vote_model,
     map_imagery,
     weak_argmax_model,
+    weak_colour_model,
 )
 from geoppp.landcover.priors import prior_path, statistics_path
 from geoppp.landcover.segmentation import SegmentationModel, load_network
@@ -247,6 +249,8 @@ def run_mapping(
 
 def needs_image(step: MappingStep) -> bool:
     """Whether the step's model reads the imagery's bands (not only its nodata)."""
+    if isinstance(step, WeakArgmaxStep):
+        return step.colour_refinement is not None
     return isinstance(step, ColourVoteStep | PlugAndPlayStep | SegmentationStep)
 
 
@@ -269,6 +273,8 @@ def step_recipe(run: PreparedRun) -> Callable[[], BatchModel]:
         return PlugAndPlayRecipe(step, abs(run.grid.transform.a))
     if isinstance(step, SegmentationStep):
         return SegmentationRecipe(step)
+    if step.colour_refinement is not None:
+        return partial(weak_colour_model, step.colour_refinement)
     return partial(_return, weak_argmax_model)
 
 
@@ -293,6 +299,7 @@ def plug_and_play_model(
         device=resolve_device(step.device),
         statistics=statistics,
         weak_detail=step.weak_detail,
+        colour_refinement=step.colour_refinement,
         progress=progress,
     )
 

@@ -1,0 +1,131 @@
+"""Class colour models fitted on the target itself: a Gaussian per class and tile, by EM.
+
+A map's class probabilities p(k) at each pixel are mixing weights; each class k has a
+Gaussian N(μ_k, Σ_k) over the pixel's bands (standardised per tile), fitted per tile by
+expectation maximisation (Dempster et al. 1977) with the mixing weights held fixed:
+
+    r(k) ∝ p(k) · N(x | μ_k, Σ_k),   μ_k, Σ_k = the r-weighted mean and covariance of x.
+
+The colours of each class are learned where they are used, so a shifted domain (dry grass,
+bright bare soil) does not mislead them as it misleads an image-to-label link learned on the
+source region. Used twice by plug-and-play inference: as a constraint at the prior's cells
+(:func:`geoppp.landcover.constraints.colour_model_loglik`) and as a readout at full
+resolution (:func:`refine_with_colour`).
+
+Covariances are full, because a class's bands move together with brightness (a diagonal
+model let one class take over whole tiles of the demo target). A class with little weight in
+a tile would fit a few pixels tightly and then claim others; ``pseudo_count`` pixels of the
+tile's own standardised distribution (mean 0, identity covariance) are added to every class,
+a conjugate prior that keeps such a class broad.
+
+Written here rather than with scikit-learn's ``GaussianMixture``: that fits one vector of
+mixing weights per model, not a map of per-pixel weights, and does not run batched on a GPU.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+SHRINKAGE = 1e-2
+"""Added to each covariance's diagonal (standardised units), so that it stays invertible."""
+
+
+class ColourRefinementConfig(BaseModel):
+    """Read the map out through per-tile class colour models at the imagery's resolution."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    iterations: int = Field(5, ge=1, description="EM steps of the class colour models.")
+    pseudo_count: float = Field(
+        1000.0,
+        ge=0,
+        description="Pixels of the tile's overall colour distribution added to each class's "
+        "Gaussian, so that a class rare in a tile stays broad.",
+    )
+
+
+def standardise(image: Tensor, valid: Tensor) -> Tensor:
+    """Each tile's bands to zero mean and unit variance over its valid pixels.
+
+    ``(B, C, H, W)``, ``(B, H, W)`` bool → ``(B, C, H, W)``.
+    """
+    weight = valid.unsqueeze(1).to(image.dtype)
+    count = weight.sum(dim=(2, 3), keepdim=True).clamp(min=1.0)
+    mean = (image * weight).sum(dim=(2, 3), keepdim=True) / count
+    var = (((image - mean) * weight) ** 2).sum(dim=(2, 3), keepdim=True) / count
+    return (image - mean) / var.sqrt().clamp(min=1e-6)
+
+
+def class_loglik(
+    image: Tensor, weights: Tensor, valid: Tensor, pseudo_count: float = 0.0
+) -> Tensor:
+    """log N(x | μ_k, Σ_k) at every pixel, for μ_k and Σ_k the ``weights``-weighted mean and
+    covariance of each class's pixels in its tile (an M step, then the E step's scores).
+
+    Args:
+        image: ``(B, C, H, W)`` bands, standardised per tile (:func:`standardise`).
+        weights: ``(B, K, H, W)`` each pixel's weight for each class (responsibilities).
+        valid: ``(B, H, W)`` bool; invalid pixels weigh nothing.
+        pseudo_count: pixels of mean 0 and identity covariance added to every class.
+
+    Returns:
+        ``(B, K, H, W)`` log-densities, without the constant -C/2 · log 2π.
+    """
+    batch, bands = image.shape[:2]
+    x = image.flatten(2).transpose(1, 2)  # (B, N, C)
+    w = (weights * valid.unsqueeze(1)).flatten(2).transpose(1, 2)  # (B, N, K)
+    mass = w.sum(dim=1) + pseudo_count  # (B, K)
+    mean = torch.einsum("bnk,bnc->bkc", w, x) / mass.clamp(min=1e-6)[..., None]
+    centred = x[:, :, None, :] - mean[:, None]  # (B, N, K, C)
+    eye = torch.eye(bands, dtype=image.dtype, device=image.device)
+    # The pseudo-pixels sit at the tile's mean 0: their scatter about μ_k is I + μ_k μ_kᵀ.
+    scatter = torch.einsum("bnk,bnkc,bnkd->bkcd", w, centred, centred) + pseudo_count * (
+        eye + mean[..., :, None] * mean[..., None, :]
+    )
+    cov = scatter / mass.clamp(min=1e-6)[..., None, None] + SHRINKAGE * eye
+    chol = torch.linalg.cholesky(cov)  # (B, K, C, C)
+    solved = torch.linalg.solve_triangular(
+        chol[:, None].expand(-1, x.shape[1], -1, -1, -1), centred.unsqueeze(-1), upper=False
+    ).squeeze(-1)
+    log_det = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(dim=-1)  # (B, K)
+    loglik = -0.5 * (solved**2).sum(dim=-1) - log_det[:, None]  # (B, N, K)
+    return loglik.transpose(1, 2).reshape(batch, -1, *image.shape[2:])
+
+
+def fit_colour_models(
+    probabilities: Tensor, image: Tensor, valid: Tensor, iterations: int, pseudo_count: float
+) -> tuple[Tensor, Tensor]:
+    """EM of per-tile class colour models under fixed per-pixel mixing weights.
+
+    Args:
+        probabilities: ``(B, K, H, W)`` the mixing weights, and the first responsibilities.
+        image: ``(B, C, H, W)`` the bands, any scale (standardised per tile here).
+        valid: ``(B, H, W)`` bool.
+        iterations: EM steps, each an M step then an E step.
+        pseudo_count: see :func:`class_loglik`.
+
+    Returns:
+        ``(responsibilities, loglik)``, both ``(B, K, H, W)``: p(k | x) under the fitted
+        models, and each pixel's log-density under each class's model.
+    """
+    x = standardise(image.float(), valid)
+    log_prior = torch.log(probabilities.float().clamp(min=1e-8))
+    responsibilities = probabilities.float()
+    loglik = torch.zeros_like(responsibilities)
+    for _ in range(iterations):
+        loglik = class_loglik(x, responsibilities, valid, pseudo_count)
+        responsibilities = torch.softmax(log_prior + loglik, dim=1)
+    return responsibilities, loglik
+
+
+def refine_with_colour(
+    probabilities: Tensor, image: Tensor, valid: Tensor, config: ColourRefinementConfig
+) -> Tensor:
+    """A map's probabilities read out through per-tile class colour models:
+    ``(B, K, H, W)`` → ``(B, K, H, W)`` responsibilities (see :func:`fit_colour_models`)."""
+    responsibilities, _ = fit_colour_models(
+        probabilities, image, valid, config.iterations, config.pseudo_count
+    )
+    return responsibilities
