@@ -161,7 +161,7 @@ class Row:
     maps: list[np.ndarray] = field(repr=False)
     """One (H, W) int64 class map per target patch (-1: no prediction)."""
     unet: UnetRun | None = None
-    """A U-Net row's training labels and times (``seconds`` is their sum)."""
+    """A U-Net row's training labels and times (``seconds`` adds reading its labels)."""
 
 
 @dataclass(frozen=True)
@@ -375,11 +375,7 @@ def segment(model: SegmentationModel, inputs: Sequence[Inputs]) -> list[np.ndarr
 
 def teacher_row(rows: Sequence[Row], name: str | None) -> Row:
     """The geoppp row whose maps are distilled: ``name``, or the best target mIoU."""
-    candidates = [row for row in rows if row.variant.geoppp]
-    if name is not None:
-        candidates = [row for row in candidates if row.variant.name == name]
-    if not candidates:
-        raise ValueError(f"geoppp distilled needs its teacher row ({name or 'any geoppp'})")
+    candidates = [row for row in rows if row.variant.geoppp and name in (None, row.variant.name)]
     return max(candidates, key=lambda row: row.scores.miou)
 
 
@@ -514,7 +510,7 @@ def run_ablation(
         if unknown:
             raise ValueError(f"unknown ablation rows {sorted(unknown)}")
         chosen = [variant for variant in chosen if variant.name in names]
-    teachers = [v.name for v in chosen if v.geoppp and teacher in (None, v.name)]
+    teachers = [v for v in chosen if v.geoppp and teacher in (None, v.name)]
     if any(variant.kind == "unet-distilled" for variant in chosen) and not teachers:
         raise ValueError(f"geoppp distilled needs its teacher row ({teacher or 'any geoppp'})")
     priors: dict[str, LoadedCheckpoint] = {}
