@@ -135,9 +135,7 @@ def band_statistics(
     Raises:
         PatchError: no valid pixel in any file.
     """
-    count = 0
-    sums = np.zeros(len(bands), np.float64)
-    squares = np.zeros(len(bands), np.float64)
+    moments = _BandMoments(len(bands))
     for path in imagery:
         grid = grid_of(path)
         step = max(1, math.ceil(math.sqrt(grid.width * grid.height / max_pixels)))
@@ -159,20 +157,54 @@ def band_statistics(
         valid = data.valid
         if nodata is not None:
             valid &= ~np.all(data.values == nodata, axis=0)
-        count += int(valid.sum())
-        for index, band in enumerate(data.values):
-            values = band[valid].astype(np.float64)
-            sums[index] += values.sum()
-            squares[index] += np.dot(values, values)
-    if count == 0:
+        moments.add(data.values, valid)
+    if moments.count == 0:
         raise PatchError(
             f"no valid pixel in bands {list(bands)} of {[str(p) for p in imagery]}; check "
             "the imagery's nodata value"
         )
-    mean = sums / count
-    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
-    # A constant band has no spread; 1 keeps it at 0 instead of dividing by zero.
-    return Normalisation(tuple(mean), tuple(np.where(std > 1e-6, std, 1.0)))
+    return moments.normalisation()
+
+
+def array_statistics(images: Sequence[np.ndarray], valid: Sequence[np.ndarray]) -> Normalisation:
+    """Mean and standard deviation of each band over the valid pixels of images in memory.
+
+    Args:
+        images: ``(bands, H, W)`` image values, one array per image.
+        valid: ``(H, W)`` bool of each image, True where it has data.
+
+    Raises:
+        PatchError: no valid pixel in any image.
+    """
+    moments = _BandMoments(images[0].shape[0])
+    for image, mask in zip(images, valid, strict=True):
+        moments.add(image, mask)
+    if moments.count == 0:
+        raise PatchError(f"no valid pixel in {len(images)} image(s)")
+    return moments.normalisation()
+
+
+class _BandMoments:
+    """Running count, sum and sum of squares of each band's valid values."""
+
+    def __init__(self, bands: int) -> None:
+        self.count = 0
+        self.sums = np.zeros(bands, np.float64)
+        self.squares = np.zeros(bands, np.float64)
+
+    def add(self, image: np.ndarray, valid: np.ndarray) -> None:
+        """Add the ``valid`` pixels of a ``(bands, H, W)`` image."""
+        self.count += int(valid.sum())
+        for index, band in enumerate(image):
+            values = band[valid].astype(np.float64)
+            self.sums[index] += values.sum()
+            self.squares[index] += np.dot(values, values)
+
+    def normalisation(self) -> Normalisation:
+        mean = self.sums / self.count
+        std = np.sqrt(np.maximum(self.squares / self.count - mean**2, 0.0))
+        # A constant band has no spread; 1 keeps it at 0 instead of dividing by zero.
+        return Normalisation(tuple(mean), tuple(np.where(std > 1e-6, std, 1.0)))
 
 
 # ---------------------------------------------------------------- layout

@@ -1,12 +1,15 @@
 """Training windows for a segmentation network: random windows of a region's imagery, with
 labels read onto the same window of the imagery grid.
 
-Nothing is held in memory but the batch: each window is read from the files (kept open for
-the whole training), so a region of any size can be trained on.
+:class:`WindowSampler` holds nothing in memory but the batch: each window is read from the
+files (kept open for the whole training), so a region of any size can be trained on.
+:class:`ArraySampler` draws the same windows from images and labels already in memory (small
+patches, e.g. the real Chesapeake benchmark).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -84,11 +87,55 @@ def weak_argmax_labels(sources: WeakLabelSources) -> LabelOpener:
     return opener
 
 
-class WindowSampler:
-    """Draws batches of random windows (a :data:`~geoppp.landcover.segmentation.BatchSampler`).
+class RandomWindows(ABC):
+    """Draws batches of random windows (a :data:`~geoppp.landcover.segmentation.BatchSampler`)
+    from images of the given shapes; subclasses read a window's image and labels.
 
-    A window's file is chosen in proportion to the files' areas, its position uniformly, and
-    one of the 8 flips/rotations is applied. Nodata imagery is labelled ``IGNORE``.
+    A window's image is chosen in proportion to the images' areas, its position uniformly,
+    and one of the 8 flips/rotations is applied.
+
+    Args:
+        shapes: ``(height, width)`` of each image, pixels.
+        patch_size: window side, pixels (an image smaller than that is padded, as nodata).
+        batch_size: windows per batch.
+    """
+
+    def __init__(self, shapes: Sequence[tuple[int, int]], patch_size: int, batch_size: int) -> None:
+        self.shapes = list(shapes)
+        areas = np.array([height * width for height, width in self.shapes], np.float64)
+        self.weights = areas / areas.sum()
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = [], []
+        for _ in range(self.batch_size):
+            image, label = self.window(rng)
+            symmetry = int(rng.integers(8))
+            image, label = _dihedral(image, symmetry), _dihedral(label, symmetry)
+            images.append(image)
+            labels.append(label)
+        return np.stack(images), np.stack(labels)
+
+    def window(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One window: ``(bands, P, P)`` normalised float32 and ``(P, P)`` int64 labels."""
+        index = int(rng.choice(len(self.shapes), p=self.weights))
+        (full_height, full_width), size = self.shapes[index], self.patch_size
+        height, width = min(size, full_height), min(size, full_width)
+        row = int(rng.integers(full_height - height + 1))
+        col = int(rng.integers(full_width - width + 1))
+        return self.read(index, PixelWindow(row, col, height, width))
+
+    @abstractmethod
+    def read(self, index: int, window: PixelWindow) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``index``'s ``window``, padded to ``patch_size`` a side: ``(bands, P, P)``
+        normalised float32 (0 where nodata) and ``(P, P)`` int64 labels (``IGNORE`` where
+        none or nodata)."""
+
+
+class WindowSampler(RandomWindows):
+    """Random windows of imagery files, each read from the file when drawn (see
+    :class:`RandomWindows`). Nodata imagery is labelled ``IGNORE``.
 
     Args:
         files: the labelled imagery files.
@@ -106,33 +153,14 @@ class WindowSampler:
         batch_size: int,
         normalisation: Normalisation,
     ) -> None:
+        super().__init__([(f.grid.height, f.grid.width) for f in files], patch_size, batch_size)
         self.files = list(files)
         self.images = [stack.enter_context(open_raster(f.imagery.path)) for f in self.files]
         self.labels = [f.labels(stack) for f in self.files]
-        areas = np.array([f.grid.width * f.grid.height for f in self.files], np.float64)
-        self.weights = areas / areas.sum()
-        self.patch_size = patch_size
-        self.batch_size = batch_size
         self.normalisation = normalisation
 
-    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        images, labels = [], []
-        for _ in range(self.batch_size):
-            image, label = self.window(rng)
-            symmetry = int(rng.integers(8))
-            image, label = _dihedral(image, symmetry), _dihedral(label, symmetry)
-            images.append(image)
-            labels.append(label)
-        return np.stack(images), np.stack(labels)
-
-    def window(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One window: ``(bands, P, P)`` normalised float32 and ``(P, P)`` int64 labels."""
-        index = int(rng.choice(len(self.files), p=self.weights))
-        file, grid, size = self.files[index], self.files[index].grid, self.patch_size
-        height, width = min(size, grid.height), min(size, grid.width)
-        row = int(rng.integers(grid.height - height + 1))
-        col = int(rng.integers(grid.width - width + 1))
-        window = PixelWindow(row, col, height, width)
+    def read(self, index: int, window: PixelWindow) -> tuple[np.ndarray, np.ndarray]:
+        file, size = self.files[index], self.patch_size
         data = read_window(
             self.images[index], window, file.imagery.bands, (size, size), file.imagery.nodata
         )
@@ -140,6 +168,43 @@ class WindowSampler:
         labels[~data.valid] = IGNORE
         image = self.normalisation.apply(data.values.astype(np.float32))
         image[:, ~data.valid] = 0.0
+        return image, labels
+
+
+class ArraySampler(RandomWindows):
+    """Random windows of images held in memory, with their labels (see
+    :class:`RandomWindows`).
+
+    Args:
+        images: ``(bands, H, W)`` image values, one array per image.
+        labels: ``(H, W)`` int64 class indices of each image, ``IGNORE`` where none (label
+            nodata imagery ``IGNORE``).
+        patch_size: window side, pixels (an image smaller than that is padded, as nodata).
+        batch_size: windows per batch.
+        normalisation: per-band statistics applied to the images.
+    """
+
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        labels: Sequence[np.ndarray],
+        patch_size: int,
+        batch_size: int,
+        normalisation: Normalisation,
+    ) -> None:
+        if len(images) != len(labels) or any(
+            image.shape[-2:] != label.shape for image, label in zip(images, labels, strict=False)
+        ):
+            raise ValueError("give one (H, W) label array per (bands, H, W) image, same H and W")
+        super().__init__([label.shape for label in labels], patch_size, batch_size)
+        self.images = [normalisation.apply(image.astype(np.float32)) for image in images]
+        self.labels = [label.astype(np.int64) for label in labels]
+
+    def read(self, index: int, window: PixelWindow) -> tuple[np.ndarray, np.ndarray]:
+        rows, cols = window.relative_to(PixelWindow(0, 0, *self.labels[index].shape))
+        pad = ((0, self.patch_size - window.height), (0, self.patch_size - window.width))
+        image = np.pad(self.images[index][:, rows, cols], ((0, 0), *pad))
+        labels = np.pad(self.labels[index][rows, cols], pad, constant_values=IGNORE)
         return image, labels
 
 

@@ -1,6 +1,7 @@
 """Ablation of plug-and-play land-cover inference on the real Chesapeake patches.
 
-    python tests/benchmarks/ablation_chesapeake.py [--steps 200] [--out ablation.md]
+    python tests/benchmarks/ablation_chesapeake.py [--steps 200] [--unet-steps 200]
+        [--out ablation.md]
 
 Data: ``../shared/data/chesapeake/patches`` (see ``../shared/data/README.md``), eight 256 × 256
 patches of 1 m NAIP with Chesapeake land cover and NLCD 2011. The shipped priors
@@ -23,6 +24,20 @@ read by :func:`load_truth` alone, which only :func:`score` calls, after inferenc
   runs) on one batch of twelve 128 × 128 tiles (each patch cut in four; 64 × 64 cells at the
   prior's 2 m, its patch size), seed 0 for every row, its other options (``weak_detail``)
   at their defaults.
+- U-Nets (issue 6's baselines beside geoppp): an smp U-Net (:class:`NetworkConfig`'s default,
+  resnet18 encoder, no pretrained weights) trained by
+  :func:`~geoppp.landcover.segmentation.train_network`, the loop of the ``train_segmentation``
+  step, on random 128 × 128 windows of the patches in memory (:class:`ArraySampler`), as the
+  demo's U-Nets (batch 8, 200 steps, lr 2e-3; ``--unet-steps``), seed 0, then applied to the
+  whole target patches at 1 m by :class:`SegmentationModel`. Band normalisation: the
+  statistics of the imagery it is trained on. Three training sets:
+
+  - ``U-Net source-only``: the source patches' imagery and high-resolution labels;
+  - ``U-Net weak labels``: the target's imagery and weak-label argmax;
+  - ``geoppp distilled``: the target's imagery and the class maps of a geoppp row of this
+    run, the teacher: ``--teacher``, or by default the geoppp row of the best target mIoU
+    (as the demo distils "the better geoppp map"). That default chooses which map to
+    distil by the target's labels; the distilled network never sees them.
 - Scores: accuracy, mIoU and per-class IoU over the three target patches pooled, unlabelled
   pixels skipped.
 """
@@ -49,8 +64,20 @@ from geoppp.landcover.constraints import LabelStatistics, block_fractions
 from geoppp.landcover.inference import ConstraintsConfig, PlugAndPlayModel
 from geoppp.landcover.metrics import Scores, confusion_matrix
 from geoppp.landcover.nlcd import nlcd_code_table
+from geoppp.landcover.patches import array_statistics
 from geoppp.landcover.priors import prior_path
 from geoppp.landcover.schemes import ClassSchemeConfig, load_scheme
+from geoppp.landcover.segmentation import (
+    IGNORE,
+    LoadedNetwork,
+    NetworkConfig,
+    SegmentationMetadata,
+    SegmentationModel,
+    SegmentationTrainingConfig,
+    build_network,
+    train_network,
+)
+from geoppp.landcover.segmentation_windows import ArraySampler
 from geoppp.landcover.weak_labels import Blur, CodeTable, blur_probabilities
 
 PATCHES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "chesapeake" / "patches"
@@ -71,6 +98,11 @@ FULL = ConstraintsConfig(
     image=1.0, weak_kl=1.0, statistics=1.0, clusters=1.0, pool=8, cluster_radius=8
 )
 """The full joint-prior constraint set; the ablation rows switch terms off from it."""
+UNET = NetworkConfig()
+UNET_TRAINING = SegmentationTrainingConfig(patch_size=128, batch_size=8, steps=200, lr=2e-3)
+"""As the demo's U-Nets (``pipelines/demo-transfer.yaml``)."""
+UNETS = ("unet-source", "unet-weak", "unet-distilled")
+"""Variant kinds of the U-Nets: trained on source labels, weak labels, a geoppp row's maps."""
 
 
 @dataclass(frozen=True)
@@ -98,9 +130,25 @@ class Variant:
 
     name: str
     kind: str
-    """``weak-argmax``, ``colour-vote``, or the prior's name."""
+    """``weak-argmax``, ``colour-vote``, one of :data:`UNETS`, or the prior's name."""
     optimiser: PlugAndPlayConfig | None = None
     constraints: ConstraintsConfig | None = None
+    training: SegmentationTrainingConfig | None = None
+    """How a U-Net row's network is trained."""
+
+    @property
+    def geoppp(self) -> bool:
+        return self.optimiser is not None
+
+
+@dataclass(frozen=True)
+class UnetRun:
+    """How a U-Net row's network was made and used."""
+
+    labels: str
+    """What it was trained on."""
+    train_seconds: float
+    predict_seconds: float
 
 
 @dataclass(frozen=True)
@@ -112,6 +160,8 @@ class Row:
     seconds: float
     maps: list[np.ndarray] = field(repr=False)
     """One (H, W) int64 class map per target patch (-1: no prediction)."""
+    unet: UnetRun | None = None
+    """A U-Net row's training labels and times (``seconds`` adds reading its labels)."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +327,58 @@ def plug_and_play(
     return [class_map(p, item.valid) for p, item in zip(probabilities, inputs, strict=True)]
 
 
+def source_training(
+    patch_dir: Path, classes: ClassSchemeConfig
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Imagery and high-resolution labels of the source patches (``IGNORE``: unlabelled or
+    nodata), for the source-only U-Net."""
+    lookup = class_of_code(classes)
+    images, labels = [], []
+    for patch in SOURCE:
+        data = np.load(patch_file(patch_dir, patch))["arr_0"][0]
+        image = np.ascontiguousarray(data[IMAGE], dtype=np.float32)
+        truth = lookup[data[LABELS].astype(np.int64)]
+        images.append(image)
+        labels.append(np.where((image != 0).any(axis=0), truth, IGNORE))
+    return images, labels
+
+
+def train_unet(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    training: SegmentationTrainingConfig,
+    classes: ClassSchemeConfig,
+    described: str,
+) -> tuple[SegmentationModel, float]:
+    """A U-Net trained on ``images`` (4, H, W) and ``labels`` (H, W; ``IGNORE``: none) with
+    the ``train_segmentation`` step's loop, ready to map; and its training seconds."""
+    normalisation = array_statistics(images, [(image != 0).any(axis=0) for image in images])
+    sampler = ArraySampler(images, labels, training.patch_size, training.batch_size, normalisation)
+    n_classes = len(classes.classes)
+    network = build_network(UNET, len(images[0]), n_classes)
+    result = train_network(network, sampler, training, n_classes)
+    bands = tuple(range(1, len(images[0]) + 1))
+    metadata = SegmentationMetadata(
+        UNET, tuple(classes.names), bands, normalisation, 1.0, described, training.steps
+    )
+    # Held in memory: the path only names it.
+    loaded = LoadedNetwork(Path(described), result.network, metadata)
+    return SegmentationModel(loaded), result.seconds
+
+
+def segment(model: SegmentationModel, inputs: Sequence[Inputs]) -> list[np.ndarray]:
+    """Class maps of the whole patches, in one batch."""
+    arrays = {"image": np.stack([item.image for item in inputs])}
+    probabilities = model(arrays, np.stack([item.valid for item in inputs]))
+    return [class_map(p, item.valid) for p, item in zip(probabilities, inputs, strict=True)]
+
+
+def teacher_row(rows: Sequence[Row], name: str | None) -> Row:
+    """The geoppp row whose maps are distilled: ``name``, or the best target mIoU."""
+    candidates = [row for row in rows if row.variant.geoppp and name in (None, row.variant.name)]
+    return max(candidates, key=lambda row: row.scores.miou)
+
+
 def score(
     maps: Sequence[np.ndarray], patch_dir: Path, patches: Sequence[int], n_classes: int
 ) -> Scores:
@@ -294,7 +396,7 @@ def score(
     return Scores.from_confusion(confusion)
 
 
-def variants(steps: int) -> list[Variant]:
+def variants(steps: int, unet: SegmentationTrainingConfig = UNET_TRAINING) -> list[Variant]:
     """The ablation's rows, in order."""
     base = PlugAndPlayConfig(steps=steps, lr=5e-3)
     off = base.model_copy(update={"prior_weight": 0.0})
@@ -316,6 +418,8 @@ def variants(steps: int) -> list[Variant]:
     return [
         Variant("weak-label argmax", "weak-argmax"),
         Variant("colour-cluster vote (k=8)", "colour-vote"),
+        Variant("U-Net source-only", "unet-source", training=unet),
+        Variant("U-Net weak labels", "unet-weak", training=unet),
         Variant("joint, full", joint, base, FULL),
         Variant("joint, prior off", joint, off, FULL),
         Variant("joint, no image", joint, base, without("image")),
@@ -333,6 +437,7 @@ def variants(steps: int) -> list[Variant]:
         Variant("joint, weights ×0.1", joint, base, tenth),
         Variant("joint, power t schedule (300, ^2)", joint, power, FULL),
         Variant("joint, refine (t 150, 30 steps)", joint, refined, FULL),
+        Variant("geoppp distilled", "unet-distilled", training=unet),
     ]
 
 
@@ -354,34 +459,72 @@ def run_variant(
     )
 
 
+def run_unet(
+    variant: Variant,
+    inputs: Sequence[Inputs],
+    patch_dir: Path,
+    rows: Sequence[Row],
+    teacher: str | None,
+) -> tuple[list[np.ndarray], UnetRun]:
+    """Train a U-Net row's network on its labels and map the target patches with it."""
+    assert variant.training is not None
+    classes = scheme()
+    if variant.kind == "unet-source":
+        images, labels = source_training(patch_dir, classes)
+        described = f"high-resolution labels of source patches {list(SOURCE)}"
+    else:
+        images = [item.image for item in inputs]
+        if variant.kind == "unet-weak":
+            labels, described = weak_argmax(inputs), "weak-label argmax of the target"
+        else:
+            taught = teacher_row(rows, teacher)
+            labels, described = taught.maps, f"maps of {taught.variant.name!r} on the target"
+    model, train_seconds = train_unet(images, labels, variant.training, classes, described)
+    started = time.perf_counter()
+    maps = segment(model, inputs)
+    return maps, UnetRun(described, train_seconds, time.perf_counter() - started)
+
+
 def run_ablation(
     patch_dir: Path = PATCHES,
     steps: int = 200,
     names: Sequence[str] | None = None,
     report: Callable[[Row], None] | None = None,
+    unet: SegmentationTrainingConfig = UNET_TRAINING,
+    teacher: str | None = None,
 ) -> Ablation:
     """Run the ablation's rows (all, or those named) on the target patches.
 
     The statistics and every input are built before any target label is read; the labels
-    are read by :func:`score` after each row's maps are made.
+    are read by :func:`score` after each row's maps are made. ``unet``: how the U-Net rows
+    are trained; ``teacher``: the geoppp row ``geoppp distilled`` learns from (default: the
+    best target mIoU among the geoppp rows run).
     """
     classes = scheme()
     table = weak_table(classes)
     statistics = source_statistics(patch_dir, classes)
     inputs = [load_inputs(patch_dir, patch, table, BLUR) for patch in TARGET]
-    chosen = variants(steps)
+    chosen = variants(steps, unet)
     if names is not None:
         unknown = set(names) - {variant.name for variant in chosen}
         if unknown:
             raise ValueError(f"unknown ablation rows {sorted(unknown)}")
         chosen = [variant for variant in chosen if variant.name in names]
+    teachers = [v for v in chosen if v.geoppp and teacher in (None, v.name)]
+    if any(variant.kind == "unet-distilled" for variant in chosen) and not teachers:
+        raise ValueError(f"geoppp distilled needs its teacher row ({teacher or 'any geoppp'})")
     priors: dict[str, LoadedCheckpoint] = {}
-    rows = []
+    rows: list[Row] = []
     for variant in chosen:
         started = time.perf_counter()
-        maps = run_variant(variant, inputs, statistics, priors)
+        unet_run = None
+        if variant.kind in UNETS:
+            maps, unet_run = run_unet(variant, inputs, patch_dir, rows, teacher)
+        else:
+            maps = run_variant(variant, inputs, statistics, priors)
         seconds = time.perf_counter() - started
-        row = Row(variant, score(maps, patch_dir, TARGET, len(classes.classes)), seconds, maps)
+        scores = score(maps, patch_dir, TARGET, len(classes.classes))
+        row = Row(variant, scores, seconds, maps, unet_run)
         rows.append(row)
         if report is not None:
             report(row)
@@ -396,7 +539,7 @@ def _number(value: float) -> str:
 
 
 def markdown(ablation: Ablation) -> str:
-    """The ablation as a Markdown table."""
+    """The ablation as a Markdown table, then what each U-Net row was trained on."""
     header = ["variant", "accuracy", "mIoU", *(f"IoU {name}" for name in ablation.class_names)]
     header.append("seconds")
     lines = [
@@ -406,9 +549,17 @@ def markdown(ablation: Ablation) -> str:
     for row in ablation.rows:
         cells = [row.variant.name, _number(row.scores.accuracy), _number(row.scores.miou)]
         cells += [_number(value) for value in row.scores.iou]
-        cells.append(f"{row.seconds:.1f}")
+        cells.append(
+            f"{row.seconds:.1f}"
+            if row.unet is None
+            else f"{row.seconds:.1f} (train {row.unet.train_seconds:.1f}, "
+            f"predict {row.unet.predict_seconds:.1f})"
+        )
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    notes = [
+        f"- {row.variant.name}: trained on {row.unet.labels}" for row in ablation.rows if row.unet
+    ]
+    return "\n".join(lines + (["", *notes] if notes else []))
 
 
 def to_json(ablation: Ablation) -> dict[str, Any]:
@@ -444,6 +595,17 @@ def to_json(ablation: Ablation) -> dict[str, Any]:
                 "pixels": row.scores.pixels,
                 "confusion": [list(counts) for counts in row.scores.confusion],
                 "seconds": round(row.seconds, 2),
+                "unet": None
+                if row.unet is None
+                else {
+                    "labels": row.unet.labels,
+                    "training": None
+                    if row.variant.training is None
+                    else row.variant.training.model_dump(),
+                    "network": UNET.model_dump(),
+                    "train_seconds": round(row.unet.train_seconds, 2),
+                    "predict_seconds": round(row.unet.predict_seconds, 2),
+                },
             }
             for row in ablation.rows
         ],
@@ -453,6 +615,12 @@ def to_json(ablation: Ablation) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200, help="Adam steps per run")
+    parser.add_argument(
+        "--unet-steps", type=int, default=UNET_TRAINING.steps, help="U-Net training steps"
+    )
+    parser.add_argument(
+        "--teacher", default=None, help="geoppp row to distil (default: best target mIoU)"
+    )
     parser.add_argument("--out", type=Path, default=Path("ablation.md"), help="Markdown table")
     parser.add_argument("--json", type=Path, default=None, help="default: --out with .json")
     parser.add_argument("--patches", type=Path, default=PATCHES, help="Chesapeake patches")
@@ -473,14 +641,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             flush=True,
         )
 
-    ablation = run_ablation(args.patches, args.steps, args.rows, progress)
+    unet = UNET_TRAINING.model_copy(update={"steps": args.unet_steps})
+    ablation = run_ablation(args.patches, args.steps, args.rows, progress, unet, args.teacher)
     table = markdown(ablation)
     print(table)
     document = to_json(ablation)
     json_path = args.json if args.json is not None else args.out.with_suffix(".json")
     args.out.write_text(
         f"Plug-and-play ablation, Chesapeake patches {list(TARGET)} held out, "
-        f"{ablation.steps} steps, {ablation.target_pixels} labelled px\n\n{table}\n"
+        f"{ablation.steps} steps, U-Nets {args.unet_steps} steps, "
+        f"{ablation.target_pixels} labelled px\n\n{table}\n"
     )
     json_path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"wrote {args.out} and {json_path}")

@@ -220,7 +220,7 @@ def _export_chesapeake(mode: PatchMode) -> ExportedJob:
     and ``coarsen`` (no georeference, so arrays rather than rasters)."""
     from geoppp.diffusion import DenoiserConfig
     from geoppp.landcover.coarsen import _block_sum
-    from geoppp.landcover.patches import Normalisation, PatchLayout, _window_invalid
+    from geoppp.landcover.patches import PatchLayout, _window_invalid, array_statistics
     from geoppp.landcover.schemes import load_scheme
 
     _, step = _demo_step()
@@ -243,20 +243,8 @@ def _export_chesapeake(mode: PatchMode) -> ExportedJob:
             images.append(data[bands].astype(np.float32))
             classes.append(labels)
 
-    # band_statistics: per band mean and std over the valid pixels of every imagery file.
-    count = 0
-    sums = np.zeros(4, np.float64)
-    squares = np.zeros(4, np.float64)
-    for image in images:
-        valid = np.isfinite(image).all(axis=0)
-        count += int(valid.sum())
-        for band, values in enumerate(image):
-            chosen = values[valid].astype(np.float64)
-            sums[band] += chosen.sum()
-            squares[band] += np.dot(chosen, chosen)
-    mean = sums / count
-    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
-    normalisation = Normalisation(tuple(mean), tuple(np.where(std > 1e-6, std, 1.0)))
+    # As band_statistics: per band mean and std over the valid pixels of every image.
+    normalisation = array_statistics(images, [np.isfinite(image).all(axis=0) for image in images])
     layout = PatchLayout(
         mode=mode,
         gsd=CHESAPEAKE_GSD,

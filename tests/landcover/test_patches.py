@@ -18,6 +18,7 @@ from geoppp.landcover.patches import (
     PatchLayout,
     PatchWindow,
     RegionPatches,
+    array_statistics,
     band_means,
     band_statistics,
     class_frequencies,
@@ -76,6 +77,8 @@ def test_band_statistics_ignore_nodata(tmp_path: Path) -> None:
     stats = band_statistics([path], [1, 2])
     np.testing.assert_allclose(stats.mean, expected.mean(axis=1))
     np.testing.assert_allclose(stats.std, expected.std(axis=1))
+    # The same pixels in memory.
+    assert array_statistics([image], [valid]) == stats
     # Nodata the file does not declare, given by the caller.
     undeclared = write_raster(tmp_path / "undeclared.tif", image)
     assert band_statistics([undeclared], [1, 2], nodata=0) == stats
@@ -97,6 +100,8 @@ def test_band_statistics_of_nothing_valid(tmp_path: Path) -> None:
     path = write_raster(tmp_path / "empty.tif", np.zeros((1, 8, 8), np.uint8), nodata=0)
     with pytest.raises(PatchError, match=r"no valid pixel .*empty\.tif"):
         band_statistics([path], [1])
+    with pytest.raises(PatchError, match="no valid pixel in 1 image"):
+        array_statistics([np.ones((1, 8, 8))], [np.zeros((8, 8), bool)])
 
 
 # ---------------------------------------------------------------- averaging to a gsd
