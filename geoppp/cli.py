@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("pipelines/demo-transfer.yaml"),
         help="pipeline YAML",
     )
+    demo.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the tiles a stopped demo of other settings left (otherwise resumed)",
+    )
     demo.set_defaults(handler=_demo)
     add_tsp_commands(commands)
     return parser
@@ -287,7 +292,7 @@ def _demo(arguments: argparse.Namespace) -> int:
             f"{pipeline} not found; run `geoppp demo` from the root of a geoppp checkout"
         )
     _make_demo_regions(pipeline.resolve().parent.parent / DEMO_FOLDER, ("source", "target"))
-    api.run_pipeline(pipeline, Overrides(overwrite=True))
+    api.run_pipeline(pipeline, Overrides(overwrite=True, restart=arguments.restart))
     return 0
 
 

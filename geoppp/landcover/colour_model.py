@@ -86,9 +86,10 @@ def class_loglik(
     )
     cov = scatter / mass.clamp(min=1e-6)[..., None, None] + SHRINKAGE * eye
     chol = torch.linalg.cholesky(cov)  # (B, K, C, C)
-    solved = torch.linalg.solve_triangular(
-        chol[:, None].expand(-1, x.shape[1], -1, -1, -1), centred.unsqueeze(-1), upper=False
-    ).squeeze(-1)
+    # L⁻¹ once per class, then one product per pixel: solving per pixel would broadcast L
+    # to (B, N, K, C, C).
+    inverse = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)
+    solved = torch.einsum("bkcd,bnkd->bnkc", inverse, centred)
     log_det = torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(dim=-1)  # (B, K)
     loglik = -0.5 * (solved**2).sum(dim=-1) - log_det[:, None]  # (B, N, K)
     return loglik.transpose(1, 2).reshape(batch, -1, *image.shape[2:])

@@ -35,9 +35,10 @@ read by :func:`load_truth` alone, which only :func:`score` calls, after inferenc
   - ``U-Net source-only``: the source patches' imagery and high-resolution labels;
   - ``U-Net weak labels``: the target's imagery and weak-label argmax;
   - ``geoppp distilled``: the target's imagery and the class maps of a geoppp row of this
-    run, the teacher: ``--teacher``, or by default the geoppp row of the best target mIoU
-    (as the demo distils "the better geoppp map"). That default chooses which map to
-    distil by the target's labels; the distilled network never sees them.
+    run, the teacher: ``--teacher``, by default :data:`TEACHER`, the configuration the demo
+    ships (named in advance, not picked by the target's labels).
+- Class colour models (``colour_model`` constraint and ``colour_refinement`` readout, as in
+  the demo); ``weak labels + colour readout`` is that readout on the weak labels alone.
 - Scores: accuracy, mIoU and per-class IoU over the three target patches pooled, unlabelled
   pixels skipped.
 """
@@ -60,8 +61,10 @@ from geoppp.diffusion import load_checkpoint
 from geoppp.diffusion.checkpoint import LoadedCheckpoint
 from geoppp.diffusion.ppp import PlugAndPlayConfig, RefineConfig, TimeScheduleConfig
 from geoppp.landcover.clustering import colour_cluster_vote
+from geoppp.landcover.colour_model import ColourRefinementConfig
 from geoppp.landcover.constraints import LabelStatistics, block_fractions
 from geoppp.landcover.inference import ConstraintsConfig, PlugAndPlayModel
+from geoppp.landcover.mapping import weak_colour_model
 from geoppp.landcover.metrics import Scores, confusion_matrix
 from geoppp.landcover.nlcd import nlcd_code_table
 from geoppp.landcover.patches import array_statistics
@@ -102,6 +105,10 @@ UNET = NetworkConfig()
 UNET_TRAINING = SegmentationTrainingConfig(patch_size=128, batch_size=8, steps=200, lr=2e-3)
 """As the demo's U-Nets (``pipelines/demo-transfer.yaml``)."""
 UNETS = ("unet-source", "unet-weak", "unet-distilled")
+COLOUR_READOUT = ColourRefinementConfig(iterations=5, pseudo_count=1000)
+"""The demo's colour readout (pipelines/demo-transfer.yaml)."""
+TEACHER = "joint, colour model + readout"
+"""The row ``geoppp distilled`` learns from by default: the configuration the demo ships."""
 """Variant kinds of the U-Nets: trained on source labels, weak labels, a geoppp row's maps."""
 
 
@@ -130,9 +137,11 @@ class Variant:
 
     name: str
     kind: str
-    """``weak-argmax``, ``colour-vote``, one of :data:`UNETS`, or the prior's name."""
+    """``weak-argmax``, ``weak-colour``, ``colour-vote``, one of :data:`UNETS`, or the
+    prior's name."""
     optimiser: PlugAndPlayConfig | None = None
     constraints: ConstraintsConfig | None = None
+    colour_refinement: ColourRefinementConfig | None = None
     training: SegmentationTrainingConfig | None = None
     """How a U-Net row's network is trained."""
 
@@ -305,22 +314,31 @@ def colour_vote(inputs: Sequence[Inputs]) -> list[np.ndarray]:
     ]
 
 
+def weak_colour(inputs: Sequence[Inputs]) -> list[np.ndarray]:
+    """The weak labels read out through per-tile class colour models, on the same tiles as
+    the plug-and-play rows."""
+    arrays, valid = tiles_of(inputs)
+    probabilities = untile(weak_colour_model(COLOUR_READOUT)(arrays, valid), inputs)
+    return [class_map(p, item.valid) for p, item in zip(probabilities, inputs, strict=True)]
+
+
 def plug_and_play(
     prior: LoadedCheckpoint,
     inputs: Sequence[Inputs],
     statistics: LabelStatistics,
-    optimiser: PlugAndPlayConfig,
-    constraints: ConstraintsConfig,
+    variant: Variant,
 ) -> list[np.ndarray]:
     """Class maps of the patches from one batched run of the geo engine's model."""
+    assert variant.optimiser is not None and variant.constraints is not None
     model = PlugAndPlayModel(
         prior,
         pixel_size=1.0,
-        optimiser=optimiser,
-        constraints=constraints,
+        optimiser=variant.optimiser,
+        constraints=variant.constraints,
         seed=SEED,
         device="cpu",
         statistics=(statistics, float(STATISTICS_CELL)),
+        colour_refinement=variant.colour_refinement,
     )
     arrays, valid = tiles_of(inputs)
     probabilities = untile(model(arrays, valid), inputs)
@@ -373,10 +391,10 @@ def segment(model: SegmentationModel, inputs: Sequence[Inputs]) -> list[np.ndarr
     return [class_map(p, item.valid) for p, item in zip(probabilities, inputs, strict=True)]
 
 
-def teacher_row(rows: Sequence[Row], name: str | None) -> Row:
-    """The geoppp row whose maps are distilled: ``name``, or the best target mIoU."""
-    candidates = [row for row in rows if row.variant.geoppp and name in (None, row.variant.name)]
-    return max(candidates, key=lambda row: row.scores.miou)
+def teacher_row(rows: Sequence[Row], name: str) -> Row:
+    """The geoppp row whose maps are distilled."""
+    [row] = [row for row in rows if row.variant.geoppp and row.variant.name == name]
+    return row
 
 
 def score(
@@ -410,6 +428,8 @@ def variants(steps: int, unet: SegmentationTrainingConfig = UNET_TRAINING) -> li
         update={"time_schedule": TimeScheduleConfig(kind="power", t_max=300, power=2)}
     )
     refined = base.model_copy(update={"refine": RefineConfig(t=150, steps=30)})
+    coloured = FULL.model_copy(update={"colour_model": 3.0})
+    labels_coloured = labels.model_copy(update={"colour_model": 3.0})
     joint, label_only = "chesapeake-joint", "chesapeake-labels"
 
     def without(term: str) -> ConstraintsConfig:
@@ -437,6 +457,12 @@ def variants(steps: int, unet: SegmentationTrainingConfig = UNET_TRAINING) -> li
         Variant("joint, weights ×0.1", joint, base, tenth),
         Variant("joint, power t schedule (300, ^2)", joint, power, FULL),
         Variant("joint, refine (t 150, 30 steps)", joint, refined, FULL),
+        Variant("weak labels + colour readout", "weak-colour"),
+        Variant(TEACHER, joint, base, coloured, COLOUR_READOUT),
+        Variant("joint, colour model + readout, prior off", joint, off, coloured, COLOUR_READOUT),
+        Variant(
+            "labels, colour model + readout", label_only, base, labels_coloured, COLOUR_READOUT
+        ),
         Variant("geoppp distilled", "unet-distilled", training=unet),
     ]
 
@@ -451,12 +477,11 @@ def run_variant(
         return weak_argmax(inputs)
     if variant.kind == "colour-vote":
         return colour_vote(inputs)
-    assert variant.optimiser is not None and variant.constraints is not None
+    if variant.kind == "weak-colour":
+        return weak_colour(inputs)
     if variant.kind not in priors:
         priors[variant.kind] = load_checkpoint(prior_path(variant.kind))
-    return plug_and_play(
-        priors[variant.kind], inputs, statistics, variant.optimiser, variant.constraints
-    )
+    return plug_and_play(priors[variant.kind], inputs, statistics, variant)
 
 
 def run_unet(
@@ -464,7 +489,7 @@ def run_unet(
     inputs: Sequence[Inputs],
     patch_dir: Path,
     rows: Sequence[Row],
-    teacher: str | None,
+    teacher: str,
 ) -> tuple[list[np.ndarray], UnetRun]:
     """Train a U-Net row's network on its labels and map the target patches with it."""
     assert variant.training is not None
@@ -491,14 +516,13 @@ def run_ablation(
     names: Sequence[str] | None = None,
     report: Callable[[Row], None] | None = None,
     unet: SegmentationTrainingConfig = UNET_TRAINING,
-    teacher: str | None = None,
+    teacher: str = TEACHER,
 ) -> Ablation:
     """Run the ablation's rows (all, or those named) on the target patches.
 
     The statistics and every input are built before any target label is read; the labels
     are read by :func:`score` after each row's maps are made. ``unet``: how the U-Net rows
-    are trained; ``teacher``: the geoppp row ``geoppp distilled`` learns from (default: the
-    best target mIoU among the geoppp rows run).
+    are trained; ``teacher``: the geoppp row ``geoppp distilled`` learns from.
     """
     classes = scheme()
     table = weak_table(classes)
@@ -510,9 +534,9 @@ def run_ablation(
         if unknown:
             raise ValueError(f"unknown ablation rows {sorted(unknown)}")
         chosen = [variant for variant in chosen if variant.name in names]
-    teachers = [v for v in chosen if v.geoppp and teacher in (None, v.name)]
+    teachers = [v for v in chosen if v.geoppp and v.name == teacher]
     if any(variant.kind == "unet-distilled" for variant in chosen) and not teachers:
-        raise ValueError(f"geoppp distilled needs its teacher row ({teacher or 'any geoppp'})")
+        raise ValueError(f"geoppp distilled needs its teacher row ({teacher})")
     priors: dict[str, LoadedCheckpoint] = {}
     rows: list[Row] = []
     for variant in chosen:
@@ -619,7 +643,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--unet-steps", type=int, default=UNET_TRAINING.steps, help="U-Net training steps"
     )
     parser.add_argument(
-        "--teacher", default=None, help="geoppp row to distil (default: best target mIoU)"
+        "--teacher", default=TEACHER, help=f"geoppp row to distil (default: {TEACHER!r})"
     )
     parser.add_argument("--out", type=Path, default=Path("ablation.md"), help="Markdown table")
     parser.add_argument("--json", type=Path, default=None, help="default: --out with .json")
