@@ -100,16 +100,29 @@ def copy_demo(source: DemoRegion, folder: Path) -> DemoRegion:
     return DemoRegion(*(folder / path.name for path in vars(source).values()))
 
 
-def demo_project(folder: Path, demo: DemoRegion | None = None, size: int = 256) -> Path:
-    """``folder`` with ``demo/`` (a source demo region), ``region.yaml``, ``pipeline.yaml``,
+def demo_project(
+    folder: Path,
+    demo: DemoRegion | None = None,
+    size: int = 256,
+    domain: str = "source",
+    steps: list[dict[str, Any]] | None = None,
+    **execution: Any,
+) -> Path:
+    """``folder`` with ``demo/`` (a demo region), ``region.yaml``, ``pipeline.yaml``,
     ``out/``.
 
-    Returns the pipeline YAML path. ``demo`` is copied when given, else made.
+    Returns the pipeline YAML path. ``demo`` is copied when given, else made (``domain``,
+    ``size``). The pipeline is :func:`pipeline_document`'s, with ``steps`` instead of its
+    one step when given, and ``execution`` keys replacing its own.
     """
     if demo is None:
-        make_demo_region(folder / "demo", "source", size)
+        make_demo_region(folder / "demo", domain, size)
     else:
         copy_demo(demo, folder / "demo")
     write_yaml(folder / "region.yaml", region_document())
     (folder / "out").mkdir()
-    return write_yaml(folder / "pipeline.yaml", pipeline_document())
+    document = pipeline_document()
+    document["execution"].update(execution)
+    if steps is not None:
+        document["steps"] = steps
+    return write_yaml(folder / "pipeline.yaml", document)

@@ -23,7 +23,7 @@ from geoppp.errors import ClusterError, ConfigError, TileStoreError
 from geoppp.geo.cluster import available_cores, connect
 from geoppp.landcover.synthetic import DemoRegion, make_demo_region
 from geoppp.pipeline import Overrides, run_pipeline
-from tests.regions import copy_demo, region_document, write_yaml
+from tests.regions import demo_project, write_yaml
 
 SIZE = 256
 TILES = 9  # 96-pixel cores on 256 pixels: 3 × 3
@@ -52,17 +52,7 @@ def step(**changes: Any) -> dict[str, Any]:
 
 
 def project(folder: Path, demo: DemoRegion, **execution: Any) -> Path:
-    copy_demo(demo, folder / "demo")
-    write_yaml(folder / "region.yaml", region_document())
-    (folder / "out").mkdir()
-    return write_yaml(
-        folder / "pipeline.yaml",
-        {
-            "region": "region.yaml",
-            "execution": {"workers": 2, "batch_size": 1, "progress": False, **execution},
-            "steps": [step()],
-        },
-    )
+    return demo_project(folder, demo, steps=[step()], workers=2, batch_size=1, **execution)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from geoppp.errors import CheckpointError, ConfigError
 from geoppp.landcover.segmentation import load_network, read_metadata, save_network
 from geoppp.landcover.synthetic import DemoRegion, make_demo_region
 from geoppp.pipeline import Overrides, run_pipeline
-from tests.regions import copy_demo, region_document, write_yaml
+from tests.regions import demo_project, region_document, write_yaml
 
 SIZE = 128
 TINY_NETWORK = {"encoder_depth": 3, "decoder_channels": [16, 8, 4]}
@@ -56,17 +56,7 @@ def segment(name: str, network: str) -> dict[str, Any]:
 
 
 def project(folder: Path, demo: DemoRegion, steps: list[dict[str, Any]]) -> Path:
-    copy_demo(demo, folder / "demo")
-    write_yaml(folder / "region.yaml", region_document())
-    (folder / "out").mkdir()
-    return write_yaml(
-        folder / "pipeline.yaml",
-        {
-            "region": "region.yaml",
-            "execution": {"workers": 1, "batch_size": 4, "progress": False},
-            "steps": steps,
-        },
-    )
+    return demo_project(folder, demo, steps=steps, workers=1)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import rasterio
 from geoppp.errors import ConfigError
 from geoppp.landcover.synthetic import DemoRegion, make_demo_region
 from geoppp.pipeline import Overrides, run_pipeline
-from tests.regions import copy_demo, region_document, write_yaml
+from tests.regions import demo_project
 
 SIZE = 256
 
@@ -55,17 +55,7 @@ def plug_and_play(name: str, prior: str, **changes: Any) -> dict[str, Any]:
 
 
 def project(folder: Path, demo: DemoRegion, steps: list[dict[str, Any]], batch: int = 4) -> Path:
-    copy_demo(demo, folder / "demo")
-    write_yaml(folder / "region.yaml", region_document())
-    (folder / "out").mkdir()
-    return write_yaml(
-        folder / "pipeline.yaml",
-        {
-            "region": "region.yaml",
-            "execution": {"workers": 1, "batch_size": batch, "progress": False},
-            "steps": steps,
-        },
-    )
+    return demo_project(folder, demo, steps=steps, workers=1, batch_size=batch)
 
 
 STATISTICS = {

@@ -12,9 +12,8 @@ import pytest
 import rasterio
 
 from geoppp.errors import ConfigError
-from geoppp.landcover.synthetic import make_demo_region
 from geoppp.pipeline import run_pipeline
-from tests.regions import region_document, write_yaml
+from tests.regions import demo_project
 
 PLUG_AND_PLAY = {
     "name": "labels",
@@ -42,17 +41,7 @@ def quiet(line: str) -> None:
 
 
 def project(folder: Path, steps: list[dict[str, Any]]) -> Path:
-    make_demo_region(folder / "demo", "target", 128)
-    write_yaml(folder / "region.yaml", region_document())
-    (folder / "out").mkdir()
-    return write_yaml(
-        folder / "pipeline.yaml",
-        {
-            "region": "region.yaml",
-            "execution": {"workers": 1, "batch_size": 4, "progress": False},
-            "steps": steps,
-        },
-    )
+    return demo_project(folder, size=128, domain="target", steps=steps, workers=1)
 
 
 def test_uncertainty_raster_and_report(tmp_path: Path, one_thread: None) -> None:
