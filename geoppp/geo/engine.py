@@ -237,8 +237,6 @@ def fill_store(
     missing = [batch for batch in batches if not all(store.has(t.index) for t in batch)]
     reused = len(tiles) - sum(len(batch) for batch in missing)
     with ExitStack() as stack:
-        if executor is None:
-            executor = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
         bar = stack.enter_context(
             tqdm(
                 total=len(tiles),
@@ -248,6 +246,12 @@ def fill_store(
                 disable=not progress,
             )
         )
+        if executor is None and inline(workers):
+            for batch in missing:
+                bar.update(_fill_batch(work, store, batch))
+            return reused
+        if executor is None:
+            executor = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
         futures = [executor.submit(_fill_batch, work, store, batch) for batch in missing]
         try:
             for future in as_completed(futures):
@@ -388,7 +392,26 @@ def _run_stripe(
             gates.append(_gate(number - reach, groups, needs, predicted, write))
     for number in range(len(gates), len(batches)):
         gates.append(_gate(number, groups, needs, predicted, write))
-    dask.compute(*gates, scheduler="threads", num_workers=workers)
+    if inline(workers):
+        dask.compute(*gates, scheduler="sync")
+        return
+    # A pool of our own, not dask's cached one: its threads exit with the step, and with them
+    # their OpenMP teams, which would otherwise slow every later step (see :func:`inline`).
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        dask.compute(*gates, scheduler="threads", pool=pool)
+
+
+def inline(workers: int) -> bool:
+    """Whether ``workers`` run on the calling thread: one does, and then no pool is made.
+
+    torch runs its operators on an OpenMP team per calling thread. Once the main thread has
+    used torch (loading a model does), a pool thread's team is a second one, and libgomp,
+    seeing more threads than cores, puts its threads to sleep between operators instead of
+    spinning: one 256² tile through the prior took 1.9 times as long on a pool's only thread
+    as on the main thread, a batch of 25 1.3 times (2 cores,
+    ``tests/benchmarks/bench_threads.py``).
+    """
+    return workers == 1
 
 
 def _gate(
