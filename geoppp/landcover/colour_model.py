@@ -18,6 +18,11 @@ a tile would fit a few pixels tightly and then claim others; ``pseudo_count`` pi
 tile's own standardised distribution (mean 0, identity covariance) are added to every class,
 a conjugate prior that keeps such a class broad.
 
+A class that the weak labels all but rule out in a whole tile (below ``absent_below`` at
+every labelled pixel) gets no model there: given the smallest weight, the broad model of a
+class that is not in the tile still fits its darkest or brightest corner best, and on the
+Chesapeake patches forest shadow became water where the weak labels said 0.1 % water.
+
 Written here rather than with scikit-learn's ``GaussianMixture``: that fits one vector of
 mixing weights per model, not a map of per-pixel weights, and does not run batched on a GPU.
 """
@@ -30,6 +35,10 @@ from torch import Tensor
 
 SHRINKAGE = 1e-2
 """Added to each covariance's diagonal (standardised units), so that it stays invertible."""
+ABSENT = -1e9
+"""Log-density given to a class absent from a tile: finite, so that no sum becomes NaN."""
+ABSENT_BELOW = 0.01
+"""Default weak-label probability below which, at every labelled pixel, a class is absent."""
 
 
 class ColourRefinementConfig(BaseModel):
@@ -44,6 +53,24 @@ class ColourRefinementConfig(BaseModel):
         description="Pixels of the tile's overall colour distribution added to each class's "
         "Gaussian, so that a class rare in a tile stays broad.",
     )
+    absent_below: float = Field(
+        ABSENT_BELOW,
+        ge=0,
+        lt=1,
+        description="A class whose weak-label probability stays below this at every labelled "
+        "pixel of a tile is absent from that tile's readout (0: no class is ruled out).",
+    )
+
+
+def weak_reach(weak: Tensor, labelled: Tensor) -> Tensor:
+    """Each class's largest weak-label probability over a tile's labelled pixels, 1 for every
+    class of a tile without one (nothing rules a class out there).
+
+    ``(B, K, H, W)``, ``(B, H, W)`` bool → ``(B, K)``.
+    """
+    reach = (weak * labelled.unsqueeze(1)).amax(dim=(2, 3))
+    unlabelled = ~labelled.flatten(1).any(dim=1, keepdim=True)
+    return torch.where(unlabelled, torch.ones_like(reach), reach)
 
 
 def standardise(image: Tensor, valid: Tensor) -> Tensor:
@@ -96,7 +123,12 @@ def class_loglik(
 
 
 def fit_colour_models(
-    probabilities: Tensor, image: Tensor, valid: Tensor, iterations: int, pseudo_count: float
+    probabilities: Tensor,
+    image: Tensor,
+    valid: Tensor,
+    iterations: int,
+    pseudo_count: float,
+    present: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """EM of per-tile class colour models under fixed per-pixel mixing weights.
 
@@ -106,6 +138,8 @@ def fit_colour_models(
         valid: ``(B, H, W)`` bool.
         iterations: EM steps, each an M step then an E step.
         pseudo_count: see :func:`class_loglik`.
+        present: ``(B, K)`` bool, the classes each tile may hold; the others get no weight
+            and the log-density :data:`ABSENT`. None: all of them.
 
     Returns:
         ``(responsibilities, loglik)``, both ``(B, K, H, W)``: p(k | x) under the fitted
@@ -114,19 +148,35 @@ def fit_colour_models(
     x = standardise(image.float(), valid)
     log_prior = torch.log(probabilities.float().clamp(min=1e-8))
     responsibilities = probabilities.float()
+    absent = None
+    if present is not None:
+        absent = ~present[:, :, None, None]
+        log_prior = log_prior.masked_fill(absent, ABSENT)
+        responsibilities = torch.softmax(log_prior, dim=1)
     loglik = torch.zeros_like(responsibilities)
     for _ in range(iterations):
         loglik = class_loglik(x, responsibilities, valid, pseudo_count)
+        if absent is not None:
+            loglik = loglik.masked_fill(absent, ABSENT)
         responsibilities = torch.softmax(log_prior + loglik, dim=1)
     return responsibilities, loglik
 
 
 def refine_with_colour(
-    probabilities: Tensor, image: Tensor, valid: Tensor, config: ColourRefinementConfig
+    probabilities: Tensor,
+    image: Tensor,
+    valid: Tensor,
+    config: ColourRefinementConfig,
+    reach: Tensor | None = None,
 ) -> Tensor:
     """A map's probabilities read out through per-tile class colour models:
-    ``(B, K, H, W)`` → ``(B, K, H, W)`` responsibilities (see :func:`fit_colour_models`)."""
+    ``(B, K, H, W)`` → ``(B, K, H, W)`` responsibilities (see :func:`fit_colour_models`).
+
+    ``reach``: ``(B, K)`` :func:`weak_reach` of the tiles' weak labels; the classes below
+    ``config.absent_below`` there are left out. None: none is.
+    """
+    present = None if reach is None else reach >= config.absent_below
     responsibilities, _ = fit_colour_models(
-        probabilities, image, valid, config.iterations, config.pseudo_count
+        probabilities, image, valid, config.iterations, config.pseudo_count, present
     )
     return responsibilities

@@ -29,9 +29,11 @@ from geoppp.diffusion.ppp import PlugAndPlayConfig, WeightedConstraint, optimise
 from geoppp.errors import ConfigError
 from geoppp.landcover.clustering import local_gmm
 from geoppp.landcover.colour_model import (
+    ABSENT_BELOW,
     ColourRefinementConfig,
     fit_colour_models,
     refine_with_colour,
+    weak_reach,
 )
 from geoppp.landcover.constraints import (
     LabelStatistics,
@@ -73,6 +75,13 @@ class ConstraintsConfig(BaseModel):
     colour_model_iterations: int = Field(
         4, ge=1, description="EM steps fitting the colour models of the `colour_model` term."
     )
+    colour_model_absent_below: float = Field(
+        ABSENT_BELOW,
+        ge=0,
+        lt=1,
+        description="A class whose weak-label probability stays below this at every labelled "
+        "pixel of a tile gets no colour model there (0: every class gets one).",
+    )
     nmi: float = Field(0.0, ge=0, description="Local NMI of labels and colour clusters.")
     clusters: float = Field(
         0.0, ge=0, description="Class-aware colour term: a local cluster shares one label."
@@ -107,6 +116,9 @@ class CoarseTiles:
     """(B, bands, h, w) the mean image, standardised per tile and band, for clustering."""
     codes: Tensor | None
     """(B, h, w) long: the class-code raster's code at each cell's centre (-1: none)."""
+    reach: Tensor
+    """(B, K) each class's largest weak probability at the tile's labelled pixels
+    (:func:`~geoppp.landcover.colour_model.weak_reach`)."""
 
 
 def coarsen(
@@ -120,6 +132,7 @@ def coarsen(
     fine_valid = torch.from_numpy(valid).to(device).float().unsqueeze(1)
     labelled = torch.from_numpy(arrays["labelled"]).to(device).float().unsqueeze(1)
     weak = torch.from_numpy(np.nan_to_num(arrays["weak_labels"])).to(device).float()
+    reach = weak_reach(weak, (labelled * fine_valid)[:, 0] > 0)
     weak_share = F.avg_pool2d(labelled * fine_valid, factor)
     weak = F.avg_pool2d(weak * labelled * fine_valid, factor) / weak_share.clamp(min=1e-6)
     uniform = torch.full_like(weak, 1.0 / weak.shape[1])
@@ -144,7 +157,7 @@ def coarsen(
     if "codes" in arrays:
         middle = factor // 2
         codes = torch.from_numpy(arrays["codes"][:, middle::factor, middle::factor].copy())
-    return CoarseTiles(image, weak, coarse_valid[:, 0], colour, codes)
+    return CoarseTiles(image, weak, coarse_valid[:, 0], colour, codes, reach)
 
 
 DETAIL_FLOOR = 0.01
@@ -261,7 +274,7 @@ class PlugAndPlayModel:
             if self.colour_refinement is not None:
                 image = torch.from_numpy(np.nan_to_num(arrays["image"])).to(self.device)
                 mask = torch.from_numpy(valid).to(self.device)
-                fine = refine_with_colour(fine, image, mask, self.colour_refinement)
+                fine = refine_with_colour(fine, image, mask, self.colour_refinement, tiles.reach)
         out = fine.cpu().numpy().astype(np.float32)
         out[~np.broadcast_to(valid[:, np.newaxis], out.shape)] = np.nan
         return out
@@ -305,7 +318,12 @@ class PlugAndPlayModel:
             terms.append(self.statistics_term(tiles, settings.statistics))
         if settings.colour_model > 0:
             _, colour_loglik = fit_colour_models(
-                tiles.weak, tiles.colour, valid, settings.colour_model_iterations, 0.0
+                tiles.weak,
+                tiles.colour,
+                valid,
+                settings.colour_model_iterations,
+                0.0,
+                tiles.reach >= settings.colour_model_absent_below,
             )
             terms.append(
                 WeightedConstraint(

@@ -34,7 +34,11 @@ from geoppp.geo.output import ClassInfo, ClassMapOutput, OutputOptions, ValueOut
 from geoppp.geo.raster import open_raster, read_valid, read_window
 from geoppp.geo.tilestore import TileOutput, TileStore
 from geoppp.landcover.clustering import colour_cluster_vote
-from geoppp.landcover.colour_model import ColourRefinementConfig, refine_with_colour
+from geoppp.landcover.colour_model import (
+    ColourRefinementConfig,
+    refine_with_colour,
+    weak_reach,
+)
 from geoppp.landcover.weak_labels import WeakLabelSources
 
 
@@ -232,14 +236,16 @@ def weak_colour_model(config: ColourRefinementConfig) -> BatchModel:
     readout without the prior, NaN where unlabelled."""
 
     def model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
-        usable = valid & arrays["labelled"]
+        usable = torch.from_numpy(valid & arrays["labelled"])
+        weak = torch.from_numpy(np.nan_to_num(arrays["weak_labels"]))
         refined = refine_with_colour(
-            torch.from_numpy(np.nan_to_num(arrays["weak_labels"])),
+            weak,
             torch.from_numpy(np.nan_to_num(arrays["image"])),
-            torch.from_numpy(usable),
+            usable,
             config,
+            weak_reach(weak, usable),
         ).numpy()
-        refined[~np.broadcast_to(usable[:, np.newaxis], refined.shape)] = np.nan
+        refined[~np.broadcast_to(usable.numpy()[:, np.newaxis], refined.shape)] = np.nan
         return refined.astype(np.float32, copy=False)
 
     return model

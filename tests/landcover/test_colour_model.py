@@ -8,12 +8,14 @@ import torch
 from scipy.stats import multivariate_normal
 
 from geoppp.landcover.colour_model import (
+    ABSENT,
     SHRINKAGE,
     ColourRefinementConfig,
     class_loglik,
     fit_colour_models,
     refine_with_colour,
     standardise,
+    weak_reach,
 )
 from geoppp.landcover.constraints import colour_model_loglik
 
@@ -139,3 +141,42 @@ def test_colour_model_constraint_prefers_labels_that_explain_the_colours() -> No
     # pixels that look like class 1 pull class 1 up
     bright = truth == 1
     assert (labels.grad[0, 1][bright] > labels.grad[0, 0][bright]).float().mean() > 0.95
+
+
+def test_weak_reach_is_each_class_s_largest_labelled_probability() -> None:
+    weak = torch.rand(2, 3, 6, 6)
+    labelled = torch.rand(2, 6, 6) > 0.5
+    labelled[1] = False
+    weak[0, 2][~labelled[0]] = 5.0  # unlabelled pixels do not count
+    reach = weak_reach(weak, labelled)
+    expected = torch.stack([weak[0, k][labelled[0]].max() for k in range(3)])
+    np.testing.assert_allclose(reach[0], expected)
+    np.testing.assert_array_equal(reach[1], torch.ones(3))  # no labelled pixel: all possible
+
+
+def test_a_class_absent_from_the_weak_labels_claims_no_pixel() -> None:
+    """A third class the weak labels put at 0.1-0.3 %: left in, its model fits the small dark
+    patch where its weight is highest and takes it (forest shadow became water so on the
+    Chesapeake patches); ruled out, it gets no pixel and the log-density ABSENT."""
+    image, truth, weak = two_colours()
+    image[:, :, :4, :4] = torch.tensor([5.0, 5.0, 40.0])[:, None, None] + torch.randn(3, 4, 4)
+    third = torch.full((1, 1, 32, 32), 0.001)
+    third[..., :4, :4] = 0.003
+    weak = torch.cat([weak * (1 - third), third], dim=1)
+    valid = torch.ones(1, 32, 32, dtype=torch.bool)
+    config = ColourRefinementConfig(pseudo_count=0, absent_below=0.01)
+    reach = weak_reach(weak, valid)
+    np.testing.assert_array_equal(reach >= 0.01, [[True, True, False]])
+    kept = refine_with_colour(weak, image, valid, config)
+    ruled_out = refine_with_colour(weak, image, valid, config, reach)
+    assert kept[0, 2, :4, :4].mean() > 0.9
+    assert ruled_out[0, 2].max() == 0.0
+    outside = np.ones((32, 32), dtype=bool)
+    outside[:4, :4] = False
+    assert (ruled_out[0].argmax(0) == truth)[outside].float().mean() > 0.98
+    np.testing.assert_allclose(ruled_out.sum(1), 1.0, atol=1e-5)
+    _, loglik = fit_colour_models(weak, image, valid, 3, 0.0, reach >= 0.01)
+    assert (loglik[0, 2] == ABSENT).all()
+    labels = weak.clone().requires_grad_(True)
+    colour_model_loglik(labels, loglik, valid).sum().backward()
+    assert labels.grad is not None and torch.isfinite(labels.grad).all()
