@@ -174,9 +174,11 @@ def test_the_map_does_not_depend_on_the_batch_size(
     # batch-mates, and the optimiser's steps carry that to a few 1e-4 at a few pixels.
     np.testing.assert_allclose(one_by_one, together, atol=1e-3, equal_nan=True)
     assert np.nanmean(np.abs(one_by_one - together)) < 1e-5
-    with rasterio.open(tmp_path / "out" / "labels.tif") as alone:
-        with rasterio.open(transfer / "labels.tif") as batched:
-            assert (alone.read() != batched.read()).mean() < 1e-4
+    with (
+        rasterio.open(tmp_path / "out" / "labels.tif") as alone,
+        rasterio.open(transfer / "labels.tif") as batched,
+    ):
+        assert (alone.read() != batched.read()).mean() < 1e-4
 
 
 def test_a_prior_of_other_classes_is_refused(demo: DemoRegion, tmp_path: Path) -> None:
