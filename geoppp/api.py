@@ -28,6 +28,7 @@ from geoppp.config import load_region as read_region
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.diffusion.training import TrainingResult
 from geoppp.errors import ConfigError
+from geoppp.landcover.chesapeake_patches import PatchRegions, write_patch_regions
 from geoppp.landcover.mapping import MapResult
 from geoppp.landcover.metrics import Scores
 from geoppp.landcover.priors import prior_path
@@ -60,6 +61,7 @@ __all__ = [
     "generate_digits",
     "load_prior",
     "load_region",
+    "make_chesapeake_regions",
     "make_demo_region",
     "preview_region",
     "run_pipeline",
@@ -98,6 +100,23 @@ def make_demo_region(
     if size is not None and size < MIN_SIZE:
         raise ConfigError(f"size {size}: a demo region needs at least {MIN_SIZE} pixels a side")
     return write_demo_region(Path(folder), domain, size, seed)
+
+
+def make_chesapeake_regions(patches: str | Path, out: str | Path) -> PatchRegions:
+    """Write the real Chesapeake Land Cover patches as GeoTIFF regions.
+
+    Args:
+        patches: the folder of the ``*-N.npz`` patches and their ``index.csv`` (e.g.
+            ``../shared/data/chesapeake/patches``).
+        out: created if needed; receives per patch ``pN_naip.tif`` (R, G, B, NIR),
+            ``pN_nlcd.tif`` (NLCD codes) and ``pN_lc.tif`` (1 m land cover), all on one
+            1 m grid in EPSG:26917, and the regions ``source.yaml`` (patches 1, 2, 3, 5, 7),
+            ``target.yaml`` (0, 4, 6) and ``all.yaml``.
+
+    Returns:
+        The imagery written per patch (``.imagery``) and the region YAMLs (``.regions``).
+    """
+    return write_patch_regions(Path(patches), Path(out))
 
 
 def segment_region(

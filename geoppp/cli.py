@@ -132,6 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo_region.add_argument("--seed", type=int, default=0)
     demo_region.set_defaults(handler=_make_demo_region)
 
+    chesapeake = commands.add_parser(
+        "make-chesapeake-regions",
+        help="write the real Chesapeake Land Cover patches (.npz) as GeoTIFF regions: "
+        "source, target and all",
+    )
+    chesapeake.add_argument(
+        "--patches",
+        type=Path,
+        default=Path("../shared/data/chesapeake/patches"),
+        help="folder of the *-N.npz patches and their index.csv",
+    )
+    chesapeake.add_argument(
+        "--out", type=Path, default=Path("chesapeake-data"), help="folder to write into"
+    )
+    chesapeake.set_defaults(handler=_make_chesapeake_regions)
+
     demo = commands.add_parser(
         "demo",
         help="make the demo regions, map the target with the shipped priors, the baselines "
@@ -283,6 +299,14 @@ def _make_demo_regions(
     for domain in domains:
         region = api.make_demo_region(parent / domain, domain, size, seed)
         print(f"wrote the {domain} demo region to {region.imagery.parent}")
+
+
+def _make_chesapeake_regions(arguments: argparse.Namespace) -> int:
+    written = api.make_chesapeake_regions(arguments.patches, arguments.out)
+    print(f"wrote {len(written.imagery)} patches to {arguments.out}")
+    for split, path in written.regions.items():
+        print(f"  {split}: {path}")
+    return 0
 
 
 def _demo(arguments: argparse.Namespace) -> int:

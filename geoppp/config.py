@@ -107,6 +107,10 @@ class ImageryConfig(Strict):
 
 
 ClassName = str
+HARD_LABEL_CONFIDENCE = 0.8
+"""Default probability of a hard weak label's class (a code naming one class, a mask): a
+one-hot label is a floor no colour evidence can lift (a colour readout of block-majority
+labels with 20 % of blocks wrong returned exactly their argmax)."""
 
 
 class CodeRasterConfig(Strict):
@@ -118,6 +122,14 @@ class CodeRasterConfig(Strict):
     table: dict[int, ClassName | dict[ClassName, float]] = Field(
         description="Code → class name, or code → {class name: probability}. Codes not in "
         "the table carry no weak label."
+    )
+    confidence: float = Field(
+        HARD_LABEL_CONFIDENCE,
+        gt=0,
+        le=1,
+        description="Probability of the class a code names (a plain class name in `table`); "
+        "the rest is spread over the other classes, so that the prior and the colour terms "
+        "can correct a wrong code (1: one-hot).",
     )
 
 
@@ -180,6 +192,13 @@ class VectorConfig(Strict):
     path: FilePath
     class_name: ClassName = Field(alias="class", description="Class the features belong to.")
     buffer: float = Field(0.0, ge=0, description="Buffer around features, in imagery CRS units.")
+    confidence: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Probability of the class inside features, the rest spread over the "
+        "others (1: one-hot; drawn geometry is usually right).",
+    )
 
 
 class MaskRasterConfig(Strict):
@@ -191,6 +210,13 @@ class MaskRasterConfig(Strict):
     band: int = Field(1, ge=1)
     class_name: ClassName = Field(alias="class", description="Class of the non-zero pixels.")
     buffer: float = Field(0.0, ge=0, description="Grow the mask by this, in imagery CRS units.")
+    confidence: float = Field(
+        HARD_LABEL_CONFIDENCE,
+        gt=0,
+        le=1,
+        description="Probability of the class at non-zero pixels, the rest spread over the "
+        "others, so that the prior and colour terms can correct it (1: one-hot).",
+    )
 
 
 WeakLabelConfig = Annotated[
@@ -415,6 +441,18 @@ class PlugAndPlayStep(Strict):
         "step: shipped ones by name (e.g. demo-source) or a JSON file (a path relative to "
         "this YAML), for the `statistics` constraint.",
     )
+    network: FilePath | None = Field(
+        None,
+        description="A segmentation network trained on the labelled source region (a "
+        "train_segmentation checkpoint): its class probabilities on the imagery are the "
+        "`network` constraint and a factor of the readout (`network_readout`).",
+    )
+    network_readout: float = Field(
+        1.0,
+        ge=0,
+        description="With a `network`: the readout's probabilities are multiplied by the "
+        "network's to this power, at the imagery's resolution (0: not at all).",
+    )
     weak_detail: bool = Field(
         True,
         description="Multiply the prior's upsampled probabilities by the weak labels' detail "
@@ -437,6 +475,11 @@ class PlugAndPlayStep(Strict):
             raise ValueError(
                 "constraints.statistics is switched on but no `statistics` file is given; "
                 "measure one with a label_statistics step on the source region"
+            )
+        if self.constraints.network > 0 and self.network is None:
+            raise ValueError(
+                "constraints.network is switched on but no `network` is given; train one on "
+                "the source region with a train_segmentation step"
             )
         return self
 
@@ -465,6 +508,11 @@ class LabelStatisticsStep(Strict):
 
     kind: Literal["label_statistics"]
     name: str = Field(min_length=1, description="Unique within the pipeline.")
+    region: FilePath | None = Field(
+        None,
+        description="Region YAML to measure on instead of the pipeline's (e.g. the labelled "
+        "source region, when the pipeline maps a target); same classes.",
+    )
     cell: float = Field(32.0, gt=0, description="Block side in metres (NLCD cells are 30 m).")
     min_cells: int = Field(5, ge=1, description="Fewest blocks a code needs to be kept.")
     outputs: StatisticsOutputsConfig

@@ -202,7 +202,7 @@ def run_pipeline_config(
                     prepared, region, execution, log
                 )
             elif isinstance(prepared, PreparedStatistics):
-                run_statistics(prepared, region, log)
+                run_statistics(prepared, log)
             elif isinstance(prepared, PreparedComparison):
                 reports[prepared.step.name].comparison = run_comparison(prepared, region, log)
             else:

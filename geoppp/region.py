@@ -26,6 +26,7 @@ from geoppp.landcover.weak_labels import (
     RasterSource,
     VectorBurn,
     WeakLabelSources,
+    hard_label,
 )
 
 
@@ -73,7 +74,7 @@ def weak_label_sources(region: RegionConfig, grid: Grid, imagery: Path) -> WeakL
         path = for_tile(source.path, region, imagery)
         if isinstance(source, CodeRasterConfig):
             mapping = {
-                code: {index[entry]: 1.0}
+                code: dict(enumerate(hard_label(index[entry], len(index), source.confidence)))
                 if isinstance(entry, str)
                 else {index[name]: p for name, p in entry.items()}
                 for code, entry in source.table.items()
@@ -100,10 +101,16 @@ def weak_label_sources(region: RegionConfig, grid: Grid, imagery: Path) -> WeakL
             # A layer shared by many imagery tiles may miss some of them; a layer of one
             # tile, or of a one-file region, that misses it is in the wrong place.
             required = len(region.imagery.paths) == 1 or "{tile}" in str(source.path)
-            vectors.append(VectorBurn(path, index[source.class_name], source.buffer, required))
+            vectors.append(
+                VectorBurn(
+                    path, index[source.class_name], source.buffer, required, source.confidence
+                )
+            )
         elif isinstance(source, MaskRasterConfig):
             buffer = round(source.buffer / resolution)
-            masks.append(MaskBurn(path, source.band, index[source.class_name], buffer))
+            masks.append(
+                MaskBurn(path, source.band, index[source.class_name], buffer, source.confidence)
+            )
     try:
         return WeakLabelSources(grid, len(index), rasters, vectors, masks)
     except ValueError as error:

@@ -42,6 +42,7 @@ def evaluate_map(
     """
     grid = grid_of(class_map)
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    truth_pixels = 0
     with open_raster(class_map) as predicted, open_raster(truth) as labels:
         for tile in TileLayout(grid, block, 0):
             shape = (tile.core.height, tile.core.width)
@@ -53,4 +54,5 @@ def evaluate_map(
             codes = np.clip(aligned.values[0].astype(np.int64), 0, len(truth_classes) - 1)
             actual = np.where(aligned.valid, truth_classes[codes], -1)
             confusion += confusion_matrix(guess, actual, n_classes)
-    return Scores.from_confusion(confusion)
+            truth_pixels += int(np.count_nonzero((actual >= 0) & (actual < n_classes)))
+    return Scores.from_confusion(confusion, truth_pixels)

@@ -44,7 +44,13 @@ from geoppp.landcover.constraints import (
     local_nmi,
     weak_label_kl,
 )
+from geoppp.landcover.learned_likelihood import (
+    coarse_probabilities,
+    network_probabilities,
+    product_readout,
+)
 from geoppp.landcover.patches import PatchLayout
+from geoppp.landcover.segmentation import SegmentationModel
 
 
 class ConstraintsConfig(BaseModel):
@@ -81,6 +87,12 @@ class ConstraintsConfig(BaseModel):
         lt=1,
         description="A class whose weak-label probability stays below this at every labelled "
         "pixel of a tile gets no colour model there (0: every class gets one).",
+    )
+    network: float = Field(
+        0.0,
+        ge=0,
+        description="Learned likelihood: -KL(network ‖ labels) per prior cell, for the class "
+        "probabilities of a segmentation network trained on the source (the step's `network`).",
     )
     nmi: float = Field(0.0, ge=0, description="Local NMI of labels and colour clusters.")
     clusters: float = Field(
@@ -209,6 +221,10 @@ class PlugAndPlayModel:
         colour_refinement: read the upsampled probabilities out through per-tile class
             colour models at the imagery's resolution (see
             :func:`~geoppp.landcover.colour_model.refine_with_colour`); None: do not.
+        network: a segmentation network trained on the source, whose class probabilities
+            are the ``network`` constraint and, to the power ``network_readout``, a factor
+            of the full-resolution readout (:mod:`geoppp.landcover.learned_likelihood`).
+        network_readout: that power (0: the network is left out of the readout).
         progress: show a bar of the optimiser's steps for each batch.
     """
 
@@ -223,6 +239,8 @@ class PlugAndPlayModel:
         statistics: tuple[LabelStatistics, float] | None = None,
         weak_detail: bool = True,
         colour_refinement: ColourRefinementConfig | None = None,
+        network: SegmentationModel | None = None,
+        network_readout: float = 0.0,
         progress: bool = False,
     ) -> None:
         self.layout = PatchLayout.from_dict(prior.layout)
@@ -243,6 +261,10 @@ class PlugAndPlayModel:
         if constraints.statistics > 0 and statistics is None:
             raise ConfigError("the statistics constraint needs label statistics")
         self.statistics = statistics
+        if constraints.network > 0 and network is None:
+            raise ConfigError("the network constraint needs a segmentation network")
+        self.network = network
+        self.network_readout = network_readout
         self.weak_detail = weak_detail
         self.colour_refinement = colour_refinement
         self.progress = progress
@@ -257,10 +279,16 @@ class PlugAndPlayModel:
             )
         with torch.no_grad():
             tiles = coarsen(arrays, valid, self.factor, self.layout, self.device)
+            learned = None
+            if self.network is not None:
+                learned = network_probabilities(self.network, arrays, valid).to(self.device)
         origins = arrays["origin"].reshape(len(valid), 2)
         seeds = [tile_seed(int(r), int(c), self.seed) for r, c in origins]
         init = self.initial_eta(tiles)
         terms = self.bind_constraints(tiles, seeds)
+        if learned is not None and self.constraints.network > 0:
+            coarse = coarse_probabilities(learned, valid, self.factor)
+            terms.append(self.network_term(coarse, tiles))
         result = optimise(
             self.model, self.schedule, init, terms, self.optimiser, seeds, progress=self.progress
         )
@@ -271,6 +299,8 @@ class PlugAndPlayModel:
             )
             if self.weak_detail:
                 fine = weak_detail(fine, tiles.weak, arrays, valid, self.factor)
+            if learned is not None:
+                fine = product_readout(fine, learned, self.network_readout)
             if self.colour_refinement is not None:
                 image = torch.from_numpy(np.nan_to_num(arrays["image"])).to(self.device)
                 mask = torch.from_numpy(valid).to(self.device)
@@ -355,6 +385,17 @@ class PlugAndPlayModel:
                     )
                 )
         return terms
+
+    def network_term(self, learned: Tensor, tiles: CoarseTiles) -> WeightedConstraint:
+        """The learned-likelihood term, bound to the network's probabilities at the cells."""
+        valid, image_channels = tiles.valid, self.layout.image_channels
+        return WeightedConstraint(
+            "network",
+            self.constraints.network,
+            lambda x: weak_label_kl(
+                label_probabilities(x[:, image_channels:]), learned, valid, pool=1
+            ),
+        )
 
     def statistics_term(self, tiles: CoarseTiles, weight: float) -> WeightedConstraint:
         """The label super-resolution term, bound to the batch's codes."""

@@ -155,7 +155,9 @@ def prepare(
     for step in steps:
         prior = load_prior(step, region, produced) if isinstance(step, PlugAndPlayStep) else None
         if isinstance(step, SegmentationStep):
-            check_network(step, region, produced)
+            check_network(step.name, step.network, region, produced)
+        if isinstance(step, PlugAndPlayStep) and step.network is not None:
+            check_network(step.name, step.network, region, produced)
         if step.outputs.report is not None and region.ground_truth is None:
             raise ConfigError(
                 f"step {step.name} asks for a report, but region {region.name} has no "
@@ -290,16 +292,22 @@ def plug_and_play_model(
     if step.statistics is not None and step.constraints.statistics > 0:
         measured = read_statistics(statistics_path(step.statistics))
         statistics = (measured.statistics, measured.cell_metres)
+    device = resolve_device(step.device)
+    network = None
+    if step.network is not None:
+        network = SegmentationModel(load_network(step.network), device)
     return PlugAndPlayModel(
         prior,
         pixel_size=pixel_size,
         optimiser=step.optimiser,
         constraints=step.constraints,
         seed=step.seed,
-        device=resolve_device(step.device),
+        device=device,
         statistics=statistics,
         weak_detail=step.weak_detail,
         colour_refinement=step.colour_refinement,
+        network=network,
+        network_readout=step.network_readout,
         progress=progress,
     )
 
@@ -379,6 +387,8 @@ def run_identity(
         models["prior"] = file_sha256(prior_path(step.prior))
         if step.statistics is not None:
             models["statistics"] = file_sha256(statistics_path(step.statistics))
+        if step.network is not None:
+            models["network"] = file_sha256(step.network)
     if isinstance(step, SegmentationStep):
         models["network"] = file_sha256(step.network)
     grid = run.grid

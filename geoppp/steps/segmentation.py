@@ -11,7 +11,6 @@ from pathlib import Path
 from geoppp.config import (
     LabelRasterConfig,
     RegionConfig,
-    SegmentationStep,
     TrainSegmentationStep,
     load_region,
 )
@@ -183,22 +182,22 @@ def run_network_training(
 
 
 def check_network(
-    step: SegmentationStep, region: RegionConfig, produced: frozenset[Path] = frozenset()
+    step: str, network: Path, region: RegionConfig, produced: frozenset[Path] = frozenset()
 ) -> None:
     """Refuse a network trained on other classes, bands or pixel size than the region's,
     unless an earlier step of the pipeline writes it (``produced``)."""
-    if step.network.resolve() in produced:
+    if network.resolve() in produced:
         return
-    metadata = read_metadata(step.network)
+    metadata = read_metadata(network)
     if list(metadata.class_names) != list(region.classes.names):
         raise ConfigError(
-            f"step {step.name}: network {step.network} was trained on classes "
+            f"step {step}: network {network} was trained on classes "
             f"{list(metadata.class_names)} but region {region.name} has "
             f"{list(region.classes.names)}; train one on this class scheme"
         )
     if len(metadata.bands) != len(region.imagery.bands):
         raise ConfigError(
-            f"step {step.name}: network {step.network} was trained on "
+            f"step {step}: network {network} was trained on "
             f"{len(metadata.bands)} band(s) but region {region.name} gives "
             f"{len(region.imagery.bands)}; train one on these bands"
         )
@@ -206,7 +205,7 @@ def check_network(
         pixel = abs(grid_of(path).transform.a)
         if abs(pixel - metadata.pixel_size) > 1e-6 * max(pixel, 1.0):
             raise ConfigError(
-                f"step {step.name}: network {step.network} was trained at "
+                f"step {step}: network {network} was trained at "
                 f"{metadata.pixel_size} m pixels but {path} has {pixel} m; resample the "
                 "imagery or train at this resolution"
             )
