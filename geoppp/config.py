@@ -24,14 +24,16 @@ from pydantic import (
     model_validator,
 )
 
-from geoppp.diffusion.ppp import PlugAndPlayConfig
-from geoppp.diffusion.training import TrainingConfig
+from geoppp.diffusion.settings import PlugAndPlayConfig, TrainingConfig
 from geoppp.errors import ConfigError
-from geoppp.landcover.colour_model import ColourRefinementConfig
 from geoppp.landcover.cooccurrence import builtin_tables
-from geoppp.landcover.inference import ConstraintsConfig
 from geoppp.landcover.schemes import ClassSchemeConfig, load_scheme
-from geoppp.landcover.segmentation import NetworkConfig, SegmentationTrainingConfig
+from geoppp.landcover.settings import (
+    ColourRefinementConfig,
+    ConstraintsConfig,
+    NetworkConfig,
+    SegmentationTrainingConfig,
+)
 
 
 def _resolve(path: Path, info: ValidationInfo) -> Path:

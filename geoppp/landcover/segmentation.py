@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from safetensors.torch import save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -30,60 +29,10 @@ from tqdm.auto import tqdm
 from geoppp.diffusion.checkpoint import read_safetensors, write_atomically
 from geoppp.errors import CheckpointError
 from geoppp.landcover.patches import Normalisation
+from geoppp.landcover.settings import IGNORE, MULTIPLE, NetworkConfig, SegmentationTrainingConfig
 
 FORMAT = "geoppp-segmentation"
 FORMAT_VERSION = 1
-IGNORE = -1
-"""Label of pixels left out of the loss (nodata imagery, unlabelled, unknown codes)."""
-MULTIPLE = 32
-"""Tiles are padded to a multiple of this before the network (the deepest encoder stride)."""
-
-
-class NetworkConfig(BaseModel):
-    """A segmentation-models-pytorch network; the defaults are small enough for a CPU."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    architecture: Literal["Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus"] = Field(
-        "Unet", description="smp architecture."
-    )
-    encoder: str = Field("resnet18", description="smp encoder name (no pretrained weights).")
-    encoder_depth: int = Field(4, ge=3, le=5, description="Encoder stages.")
-    decoder_channels: list[int] = Field(
-        [128, 64, 32, 16],
-        description="Unet/UnetPlusPlus decoder channels, one per encoder stage.",
-    )
-
-    @model_validator(mode="after")
-    def _one_decoder_stage_per_encoder_stage(self) -> NetworkConfig:
-        unet = self.architecture in ("Unet", "UnetPlusPlus")
-        if unet and len(self.decoder_channels) != self.encoder_depth:
-            raise ValueError(
-                f"decoder_channels has {len(self.decoder_channels)} entries for encoder_depth "
-                f"{self.encoder_depth}; give one per encoder stage"
-            )
-        return self
-
-
-class SegmentationTrainingConfig(BaseModel):
-    """How a segmentation network is trained."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    patch_size: int = Field(128, ge=32, description="Training window side, imagery pixels.")
-    batch_size: int = Field(8, ge=1, description="Windows per step.")
-    steps: int = Field(300, ge=1, description="Optimiser steps.")
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
-    dice: float = Field(
-        0.5, ge=0, description="Weight of smp's Dice loss beside the cross-entropy."
-    )
-    seed: int = Field(0, ge=0, description="Seeds the network's initialisation and windows.")
-
-    @model_validator(mode="after")
-    def _patch_multiple(self) -> SegmentationTrainingConfig:
-        if self.patch_size % MULTIPLE:
-            raise ValueError(f"patch_size must be a multiple of {MULTIPLE}")
-        return self
 
 
 def build_network(config: NetworkConfig, bands: int, classes: int) -> nn.Module:
