@@ -16,22 +16,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from geoppp.api import (
-        evaluate,
-        evaluate_digits,
-        evaluate_tsp,
-        generate_digits,
-        load_prior,
-        load_region,
-        make_demo_region,
-        preview_region,
-        run_pipeline,
-        sample_prior,
-        segment_region,
-        solve_tsp,
-        train_prior,
-        validate,
-    )
+    from geoppp.api import evaluate as evaluate
+    from geoppp.api import evaluate_digits as evaluate_digits
+    from geoppp.api import evaluate_tsp as evaluate_tsp
+    from geoppp.api import generate_digits as generate_digits
+    from geoppp.api import load_prior as load_prior
+    from geoppp.api import load_region as load_region
+    from geoppp.api import make_demo_region as make_demo_region
+    from geoppp.api import preview_region as preview_region
+    from geoppp.api import run_pipeline as run_pipeline
+    from geoppp.api import sample_prior as sample_prior
+    from geoppp.api import segment_region as segment_region
+    from geoppp.api import solve_tsp as solve_tsp
+    from geoppp.api import train_prior as train_prior
+    from geoppp.api import validate as validate
 
 LAZY = {
     "evaluate": "geoppp.api",

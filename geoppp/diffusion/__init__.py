@@ -11,15 +11,24 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint, save_checkpoint
-    from geoppp.diffusion.denoiser import Denoiser, DenoiserConfig, build_denoiser
-    from geoppp.diffusion.ema import ExponentialMovingAverage
-    from geoppp.diffusion.normalisation import ChannelNormalisation
-    from geoppp.diffusion.patches import PatchSampler, PatchSource, TensorPatches
-    from geoppp.diffusion.sampling import EpsilonModel, sample
-    from geoppp.diffusion.schedule import NoiseSchedule
-    from geoppp.diffusion.settings import TrainingConfig
-    from geoppp.diffusion.training import TrainingResult, resume_state_path, train
+    from geoppp.diffusion.checkpoint import LoadedCheckpoint as LoadedCheckpoint
+    from geoppp.diffusion.checkpoint import load_checkpoint as load_checkpoint
+    from geoppp.diffusion.checkpoint import save_checkpoint as save_checkpoint
+    from geoppp.diffusion.denoiser import Denoiser as Denoiser
+    from geoppp.diffusion.denoiser import DenoiserConfig as DenoiserConfig
+    from geoppp.diffusion.denoiser import build_denoiser as build_denoiser
+    from geoppp.diffusion.ema import ExponentialMovingAverage as ExponentialMovingAverage
+    from geoppp.diffusion.normalisation import ChannelNormalisation as ChannelNormalisation
+    from geoppp.diffusion.patches import PatchSampler as PatchSampler
+    from geoppp.diffusion.patches import PatchSource as PatchSource
+    from geoppp.diffusion.patches import TensorPatches as TensorPatches
+    from geoppp.diffusion.sampling import EpsilonModel as EpsilonModel
+    from geoppp.diffusion.sampling import sample as sample
+    from geoppp.diffusion.schedule import NoiseSchedule as NoiseSchedule
+    from geoppp.diffusion.settings import TrainingConfig as TrainingConfig
+    from geoppp.diffusion.training import TrainingResult as TrainingResult
+    from geoppp.diffusion.training import resume_state_path as resume_state_path
+    from geoppp.diffusion.training import train as train
 
 LAZY = {
     "ChannelNormalisation": "geoppp.diffusion.normalisation",

@@ -20,7 +20,7 @@ import numpy as np
 from geoppp.geo.grid import Grid, PixelWindow
 from geoppp.geo.raster import AlignedSource, open_raster, read_aligned, read_window
 from geoppp.landcover.mapping import Imagery
-from geoppp.landcover.patches import Normalisation
+from geoppp.landcover.normalisation import Normalisation
 from geoppp.landcover.settings import IGNORE
 from geoppp.landcover.weak_labels import WeakLabelSources
 

@@ -21,10 +21,10 @@ from geoppp.config import (
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.diffusion.training import resolve_device
 from geoppp.errors import ConfigError
-from geoppp.geo.cluster import Cluster, per_process
 from geoppp.geo.engine import BatchModel
 from geoppp.geo.grid import Grid
 from geoppp.geo.output import OutputOptions, check_writable
+from geoppp.geo.process_cache import per_process
 from geoppp.geo.quicklook import codes_preview, imagery_preview, write_panels
 from geoppp.geo.raster import grid_of, require_bands
 from geoppp.geo.tilestore import file_identity, file_sha256

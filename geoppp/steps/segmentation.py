@@ -22,15 +22,15 @@ from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.raster import grid_of, require_bands, require_overlap
 from geoppp.landcover.evaluation import value_lookup
 from geoppp.landcover.mapping import Imagery
-from geoppp.landcover.patches import band_statistics
+from geoppp.landcover.normalisation import band_statistics
 from geoppp.landcover.segmentation import (
     NetworkTraining,
     SegmentationMetadata,
     build_network,
-    read_metadata,
     save_network,
     train_network,
 )
+from geoppp.landcover.segmentation_metadata import read_metadata
 from geoppp.landcover.segmentation_windows import (
     LabelledImagery,
     LabelOpener,
