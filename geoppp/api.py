@@ -349,7 +349,8 @@ def solve_tsp(
         >>> sorted(solved.tour.tolist()), round(solved.gap, 6)
         ([0, 1, 2, 3, 4, 5], 0.0)
     """
-    from geoppp.tasks.tsp.solve import SolveConfig, solve_instance
+    from geoppp.tasks.tsp.settings import SolveConfig
+    from geoppp.tasks.tsp.solve import solve_instance
 
     return solve_instance(Path(path), None, SolveConfig(steps=steps), seed, progress)
 
@@ -388,8 +389,8 @@ def generate_digits(
     """
     from torchvision.utils import save_image
 
-    from geoppp.tasks.digits.generation import DigitConstraintsConfig
     from geoppp.tasks.digits.generation import generate_digits as run_digits
+    from geoppp.tasks.digits.settings import DigitConstraintsConfig
 
     spec = validate_document(
         {"digit": digit, "symmetric": symmetric, "inpaint": inpaint},
@@ -434,7 +435,7 @@ def evaluate_tsp(
         (0.0, True)
     """
     from geoppp.tasks.tsp.evaluation import evaluate as evaluate_tours
-    from geoppp.tasks.tsp.solve import SolveConfig
+    from geoppp.tasks.tsp.settings import SolveConfig
     from geoppp.tasks.tsp.solve import load_prior as load_tsp_prior
 
     prior = load_tsp_prior() if with_prior else None
@@ -470,9 +471,9 @@ def evaluate_digits(
     from geoppp.tasks.digits.classifier import load_classifier
     from geoppp.tasks.digits.data import load_digits
     from geoppp.tasks.digits.evaluation import evaluate as evaluate_generation
-    from geoppp.tasks.digits.generation import SHIPPED as SHIPPED_DIGITS
     from geoppp.tasks.digits.generation import reference_settings
     from geoppp.tasks.digits.pipeline import LAYOUT as DIGITS_LAYOUT
+    from geoppp.tasks.digits.settings import SHIPPED as SHIPPED_DIGITS
 
     prior = load_checkpoint(SHIPPED_DIGITS / "prior.safetensors", expected_layout=DIGITS_LAYOUT)
     return evaluate_generation(

@@ -34,7 +34,6 @@ from geoppp.landcover.colour_model import (
     weak_reach,
 )
 from geoppp.landcover.constraints import (
-    LabelStatistics,
     cluster_agreement,
     colour_model_loglik,
     image_match,
@@ -42,6 +41,7 @@ from geoppp.landcover.constraints import (
     local_nmi,
     weak_label_kl,
 )
+from geoppp.landcover.label_statistics import LabelStatistics
 from geoppp.landcover.patches import PatchLayout
 from geoppp.landcover.settings import ColourRefinementConfig, ConstraintsConfig
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from geoppp.geo.engine import (
     BatchModel,
@@ -33,12 +32,8 @@ from geoppp.geo.grid import Grid, Tile, TileLayout
 from geoppp.geo.output import ClassInfo, ClassMapOutput, OutputOptions, ValueOutput
 from geoppp.geo.raster import open_raster, read_valid, read_window
 from geoppp.geo.tilestore import TileOutput, TileStore
-from geoppp.landcover.clustering import colour_cluster_vote
-from geoppp.landcover.colour_model import (
-    ColourRefinementConfig,
-    refine_with_colour,
-    weak_reach,
-)
+from geoppp.landcover.colour_vote import colour_cluster_vote
+from geoppp.landcover.settings import ColourRefinementConfig
 from geoppp.landcover.weak_labels import WeakLabelSources
 
 
@@ -234,6 +229,10 @@ def weak_colour_model(config: ColourRefinementConfig) -> BatchModel:
     """The weak labels read out through per-tile class colour models (see
     :func:`~geoppp.landcover.colour_model.refine_with_colour`): plug-and-play's colour
     readout without the prior, NaN where unlabelled."""
+    # Imported here: weak_argmax without colour refinement and colour_vote need no torch.
+    import torch
+
+    from geoppp.landcover.colour_model import refine_with_colour, weak_reach
 
     def model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
         usable = torch.from_numpy(valid & arrays["labelled"])
@@ -254,7 +253,7 @@ def weak_colour_model(config: ColourRefinementConfig) -> BatchModel:
 def colour_vote_model(n_clusters: int, seed: int) -> BatchModel:
     """The colour-cluster vote baseline, tile by tile: k-means clusters of the image, each
     taking the weak class most frequent in it (see
-    :func:`~geoppp.landcover.clustering.colour_cluster_vote`)."""
+    :func:`~geoppp.landcover.colour_vote.colour_cluster_vote`)."""
 
     def model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
         usable = valid & arrays["labelled"]

@@ -60,8 +60,8 @@ import torch
 from geoppp.diffusion import load_checkpoint
 from geoppp.diffusion.checkpoint import LoadedCheckpoint
 from geoppp.diffusion.ppp import PlugAndPlayConfig, RefineConfig, TimeScheduleConfig
-from geoppp.landcover.clustering import colour_cluster_vote
 from geoppp.landcover.colour_model import ColourRefinementConfig
+from geoppp.landcover.colour_vote import colour_cluster_vote
 from geoppp.landcover.inference import ConstraintsConfig, PlugAndPlayModel
 from geoppp.landcover.label_statistics import LabelStatistics, block_fractions
 from geoppp.landcover.mapping import weak_colour_model
