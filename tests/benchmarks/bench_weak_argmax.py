@@ -4,7 +4,8 @@ For each raster size, writes a 4-band uint8 GeoTIFF (1 m, UTM 17N, a nodata corn
 30 m NLCD raster in EPSG:5070 over it, then runs, each in its own process and alternating:
   * a plain rasterio windowed read-and-write copy of the imagery (tiled, deflate), and
   * `geoppp run` of a weak-argmax pipeline on it (class map, tiled, deflate),
-and reports wall time, megapixels per second and peak RSS of each.
+and reports wall time, megapixels per second and peak RSS of each, beside the peak RSS of
+`python -c "import rasterio"` (the floor every process pays) measured in the same run.
 
     python tests/benchmarks/bench_weak_argmax.py --sizes 16384 32768 --repeats 2
 """
@@ -130,6 +131,10 @@ COPY = textwrap.dedent(
     """
 )
 
+IMPORT_RASTERIO = (
+    "import resource, rasterio; print(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+)
+
 GEOPPP = textwrap.dedent(
     """
     import resource, sys, time
@@ -176,6 +181,7 @@ def main() -> None:
             row = {
                 "size": size,
                 "repeat": repeat,
+                "import_rasterio_rss_mib": measure(IMPORT_RASTERIO)[1],
                 "copy_mpx_s": megapixels / copy_s,
                 "copy_rss_mib": copy_rss,
             }
