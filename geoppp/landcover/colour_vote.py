@@ -8,7 +8,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.cluster.vq import kmeans2
 
 
 def colour_cluster_vote(
@@ -43,6 +42,8 @@ def colour_cluster_vote(
         )
     if weak.shape[1:] != image.shape[1:]:
         raise ValueError(f"weak {weak.shape} is not on the image's grid {image.shape[1:]}")
+    from scipy.cluster.vq import kmeans2  # here: a pipeline that only names the step needs none
+
     n_classes = weak.shape[0]
     result = np.full(weak.shape, np.nan, dtype=np.float32)
     pixels = image[:, valid].T.astype(np.float64)  # (N, bands)

@@ -15,19 +15,10 @@ from concurrent.futures import Executor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from geoppp.geo.engine import (
-    BatchModel,
-    RunStats,
-    TileInputs,
-    fill_store,
-    predict_batch,
-    run_tiles,
-    write_stored,
-)
 from geoppp.geo.grid import Grid, Tile, TileLayout
 from geoppp.geo.output import ClassInfo, ClassMapOutput, OutputOptions, ValueOutput
 from geoppp.geo.raster import open_raster, read_valid, read_window
@@ -35,6 +26,12 @@ from geoppp.geo.tilestore import TileOutput, TileStore
 from geoppp.landcover.colour_vote import colour_cluster_vote
 from geoppp.landcover.settings import ColourRefinementConfig
 from geoppp.landcover.weak_labels import WeakLabelSources
+
+if TYPE_CHECKING:
+    from geoppp.geo.engine import BatchModel, RunStats, TileInputs
+
+# The engine (dask) is imported where tiles are read and run: checking a mapping step
+# (`geoppp validate`) needs only this module's plain values (Imagery, Scheduling, ...).
 
 
 @dataclass(frozen=True)
@@ -85,6 +82,8 @@ class MappingWork:
 
     def read(self, tiles: Sequence[Tile]) -> list[TileInputs]:
         """The engine's inputs of each tile (see the module's docstring)."""
+        from geoppp.geo.engine import TileInputs
+
         imagery = self.imagery
         with ExitStack() as stack:
             image = stack.enter_context(open_raster(imagery.path))
@@ -111,6 +110,8 @@ class MappingWork:
             return inputs
 
     def __call__(self, tiles: Sequence[Tile]) -> list[TileOutput | None]:
+        from geoppp.geo.engine import predict_batch
+
         return predict_batch(self.read, self.model(), tiles)
 
 
@@ -142,6 +143,8 @@ def map_imagery(
     e.g. a cluster's, or by threads), so that an interrupted run continues; the store is
     deleted once the outputs are complete, unless it is to be kept.
     """
+    from geoppp.geo.engine import fill_store, run_tiles, write_stored
+
     layout = TileLayout(grid, scheduling.tile_size, scheduling.halo)
     started = time.perf_counter()
     tile_store, reused = None, 0

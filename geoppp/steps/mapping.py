@@ -20,7 +20,6 @@ from geoppp.config import (
 )
 from geoppp.diffusion.metadata import checkpoint_layout
 from geoppp.errors import ConfigError
-from geoppp.geo.engine import BatchModel
 from geoppp.geo.grid import Grid
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.process_cache import per_process
@@ -48,6 +47,7 @@ from geoppp.steps.statistics import read_statistics
 if TYPE_CHECKING:
     from geoppp.diffusion.checkpoint import LoadedCheckpoint
     from geoppp.geo.cluster import Cluster
+    from geoppp.geo.engine import BatchModel
     from geoppp.landcover.inference import PlugAndPlayModel
 
 # The models that need torch (plug-and-play, segmentation networks, colour refinement) are

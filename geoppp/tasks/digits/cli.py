@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from geoppp.config import Strict, load
 from geoppp.errors import ConfigError, OutputError
-from geoppp.tasks.digits.settings import METHODS, SHIPPED, DigitConstraintsConfig
+from geoppp.tasks.digits.settings import METHODS, SHIPPED, ConstraintsFile, DigitConstraintsConfig
 
 if TYPE_CHECKING:
     from geoppp.diffusion.checkpoint import LoadedCheckpoint
@@ -19,12 +18,6 @@ if TYPE_CHECKING:
 
 # The commands import torch and the task's modules when they run, so that building the
 # command line (`geoppp --help`, every other command) does not load them.
-
-
-class ConstraintsFile(Strict):
-    """A YAML file for ``--constraints``: the constraints and their weights."""
-
-    constraints: DigitConstraintsConfig
 
 
 def add_commands(commands: Any) -> None:
@@ -97,6 +90,8 @@ def _models(arguments: argparse.Namespace) -> tuple[LoadedCheckpoint, DigitClass
 
 
 def _spec(arguments: argparse.Namespace) -> DigitConstraintsConfig:
+    from geoppp.config import load
+
     base: dict[str, Any] = {}
     if arguments.constraints is not None:
         base = load(arguments.constraints, ConstraintsFile).constraints.model_dump()

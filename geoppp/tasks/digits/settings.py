@@ -50,3 +50,11 @@ class DigitConstraintsConfig(BaseModel):
 
 SHIPPED = Path(__file__).parent / "data"
 """The shipped prior (``prior.safetensors``) and classifiers (``constraint``, ``judge``)."""
+
+
+class ConstraintsFile(BaseModel):
+    """A YAML file for ``--constraints``: the constraints and their weights."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    constraints: DigitConstraintsConfig
