@@ -6,7 +6,9 @@ alternating, `repeats` times:
   * `python -c "import rasterio"` (the floor: Python, numpy and GDAL),
   * `python -m geoppp --help`,
   * `python -m geoppp validate pipelines/demo-transfer.yaml` (every step checked, nothing run),
-and reports each one's wall time (from start to exit) and peak RSS, and their medians.
+and reports each one's wall time (from start to exit) and peak RSS (the process's own VmHWM,
+read at exit: `ru_maxrss` survives exec on Linux and would count this process's memory too),
+and their medians.
 
     PYTHONPATH=. python tests/benchmarks/bench_startup.py --repeats 5
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -27,16 +28,41 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
-def measure(command: list[str], folder: Path) -> tuple[float, float]:
-    """(seconds from start to exit, peak RSS in MiB) of ``command``, run in ``folder``."""
+# Runs Python code (-c CODE) or a module (-m NAME ARGS...) as `python` would, then prints the
+# process's peak RSS (kB) on stderr's last line.
+SHIM = """
+import atexit, runpy, sys
+
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            print(line.split()[1], file=sys.stderr)
+
+atexit.register(peak)
+flag, target, *sys.argv[1:] = sys.argv[1:]
+if flag == "-c":
+    exec(compile(target, "<string>", "exec"))
+else:
+    sys.argv[0] = target
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+"""
+
+
+def measure(arguments: list[str], folder: Path) -> tuple[float, float]:
+    """(seconds from start to exit, peak RSS in MiB) of ``python ARGUMENTS`` in ``folder``."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(
+        [sys.executable, "-c", SHIM, *arguments],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{command} exited with {process.returncode}")
-    return seconds, usage.ru_maxrss / 1024
+    if done.returncode != 0:
+        raise SystemExit(f"python {' '.join(arguments)} exited with {done.returncode}")
+    return seconds, int(done.stderr.split()[-1]) / 1024
 
 
 def main() -> None:
@@ -48,13 +74,12 @@ def main() -> None:
     for name in ("regions", "pipelines"):
         if not (scratch / name).exists():
             shutil.copytree(REPOSITORY / name, scratch / name)
-    python = sys.executable
     if not (scratch / "demo-data" / "target" / "region.yaml").exists():
-        measure([python, "-m", "geoppp", "make-demo-region", "--out", "demo-data"], scratch)
+        measure(["-m", "geoppp", "make-demo-region", "--out", "demo-data"], scratch)
     commands = {
-        "import rasterio": [python, "-c", "import rasterio"],
-        "geoppp --help": [python, "-m", "geoppp", "--help"],
-        "geoppp validate": [python, "-m", "geoppp", "validate", "pipelines/demo-transfer.yaml"],
+        "import rasterio": ["-c", "import rasterio"],
+        "geoppp --help": ["-m", "geoppp", "--help"],
+        "geoppp validate": ["-m", "geoppp", "validate", "pipelines/demo-transfer.yaml"],
     }
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for repeat in range(arguments.repeats):
