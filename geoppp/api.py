@@ -18,38 +18,28 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
-
-from torch import Tensor
-from torchvision.utils import save_image
+from typing import TYPE_CHECKING, Any, Literal
 
 from geoppp.config import PipelineConfig, RegionConfig, validate_document
 from geoppp.config import load_region as read_region
-from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
-from geoppp.diffusion.training import TrainingResult
 from geoppp.errors import ConfigError
-from geoppp.landcover.chesapeake_patches import PatchRegions, write_patch_regions
-from geoppp.landcover.mapping import MapResult
-from geoppp.landcover.metrics import Scores
-from geoppp.landcover.priors import prior_path
-from geoppp.landcover.synthetic import MIN_SIZE, DemoRegion
-from geoppp.landcover.synthetic import make_demo_region as write_demo_region
 from geoppp.pipeline import Overrides, check_file, run_pipeline, run_pipeline_config
-from geoppp.preview import write_region_preview
-from geoppp.steps.report import score_map
-from geoppp.steps.training import sample_checkpoint
-from geoppp.tasks.digits.classifier import load_classifier
-from geoppp.tasks.digits.data import load_digits
-from geoppp.tasks.digits.evaluation import Cell as DigitsCell
-from geoppp.tasks.digits.evaluation import evaluate as evaluate_generation
-from geoppp.tasks.digits.generation import SHIPPED as SHIPPED_DIGITS
-from geoppp.tasks.digits.generation import DigitConstraintsConfig, reference_settings
-from geoppp.tasks.digits.generation import generate_digits as run_digits
-from geoppp.tasks.digits.pipeline import LAYOUT as DIGITS_LAYOUT
-from geoppp.tasks.tsp.evaluation import Row as TspRow
-from geoppp.tasks.tsp.evaluation import evaluate as evaluate_tours
-from geoppp.tasks.tsp.solve import SolveConfig, SolvedInstance, solve_instance
-from geoppp.tasks.tsp.solve import load_prior as load_tsp_prior
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from geoppp.diffusion.checkpoint import LoadedCheckpoint
+    from geoppp.diffusion.training import TrainingResult
+    from geoppp.landcover.chesapeake_patches import PatchRegions
+    from geoppp.landcover.mapping import MapResult
+    from geoppp.landcover.metrics import Scores
+    from geoppp.landcover.synthetic import DemoRegion
+    from geoppp.tasks.digits.evaluation import Cell as DigitsCell
+    from geoppp.tasks.tsp.evaluation import Row as TspRow
+    from geoppp.tasks.tsp.solve import SolvedInstance
+
+# Each function imports what only it needs (torch, the tasks, matplotlib), so that
+# `geoppp validate`, a weak_argmax map and `import geoppp.api` itself do not load torch.
 
 Method = Literal["plug_and_play", "weak_argmax", "colour_vote"]
 Log = Callable[[str], None]
@@ -97,6 +87,9 @@ def make_demo_region(
         >>> files.region_yaml.name, sorted(p.name for p in files.imagery.parent.glob("*.tif"))
         ('region.yaml', ['imagery.tif', 'labels.tif', 'nlcd.tif'])
     """
+    from geoppp.landcover.synthetic import MIN_SIZE
+    from geoppp.landcover.synthetic import make_demo_region as write_demo_region
+
     if size is not None and size < MIN_SIZE:
         raise ConfigError(f"size {size}: a demo region needs at least {MIN_SIZE} pixels a side")
     return write_demo_region(Path(folder), domain, size, seed)
@@ -116,6 +109,8 @@ def make_chesapeake_regions(patches: str | Path, out: str | Path) -> PatchRegion
     Returns:
         The imagery written per patch (``.imagery``) and the region YAMLs (``.regions``).
     """
+    from geoppp.landcover.chesapeake_patches import write_patch_regions
+
     return write_patch_regions(Path(patches), Path(out))
 
 
@@ -249,6 +244,9 @@ def load_prior(name_or_path: str | Path) -> LoadedCheckpoint:
         >>> prior.layout["mode"], prior.layout["class_names"][0]
         ('labels', 'water')
     """
+    from geoppp.diffusion.checkpoint import load_checkpoint
+    from geoppp.landcover.priors import prior_path
+
     return load_checkpoint(prior_path(name_or_path))
 
 
@@ -268,6 +266,8 @@ def evaluate(
         >>> 0.5 < scores.accuracy <= 1.0, len(scores.iou)
         (True, 5)
     """
+    from geoppp.steps.report import score_map
+
     config = read_region(Path(region))
     if config.ground_truth is None:
         raise ConfigError(f"{region}: the region has no ground_truth to evaluate against")
@@ -315,6 +315,8 @@ def preview_region(
         >>> preview_region("demo/target/region.yaml", "target.png").name
         'target.png'
     """
+    from geoppp.preview import write_region_preview
+
     return write_region_preview(Path(region), Path(out), imagery, max_size)
 
 
@@ -338,6 +340,8 @@ def sample_prior(
         >>> path.name, summary.startswith("class")
         ('samples.png', True)
     """
+    from geoppp.steps.training import sample_checkpoint
+
     return sample_checkpoint(Path(prior), n, Path(out), seed, steps)
 
 
@@ -366,6 +370,9 @@ def solve_tsp(
         >>> sorted(solved.tour.tolist()), round(solved.gap, 6)
         ([0, 1, 2, 3, 4, 5], 0.0)
     """
+    from geoppp.tasks.tsp.settings import SolveConfig
+    from geoppp.tasks.tsp.solve import solve_instance
+
     return solve_instance(Path(path), None, SolveConfig(steps=steps), seed, progress)
 
 
@@ -401,6 +408,11 @@ def generate_digits(
         >>> tuple(images.shape), Path("grid.png").is_file()
         ((2, 1, 32, 32), True)
     """
+    from torchvision.utils import save_image
+
+    from geoppp.tasks.digits.generation import generate_digits as run_digits
+    from geoppp.tasks.digits.settings import DigitConstraintsConfig
+
     spec = validate_document(
         {"digit": digit, "symmetric": symmetric, "inpaint": inpaint},
         DigitConstraintsConfig,
@@ -443,6 +455,10 @@ def evaluate_tsp(
         >>> rows[0].gap_percent, "greedy edge + 2-opt" in [row.method for row in rows]
         (0.0, True)
     """
+    from geoppp.tasks.tsp.evaluation import evaluate as evaluate_tours
+    from geoppp.tasks.tsp.settings import SolveConfig
+    from geoppp.tasks.tsp.solve import load_prior as load_tsp_prior
+
     prior = load_tsp_prior() if with_prior else None
     return evaluate_tours(
         nodes, instances, seed, prior, SolveConfig(steps=steps), batch_size, progress=progress
@@ -472,6 +488,14 @@ def evaluate_digits(
         >>> len(cells), sorted({cell.method for cell in cells})
         (12, ['constraint_only', 'geoppp', 'unconditional'])
     """
+    from geoppp.diffusion.checkpoint import load_checkpoint
+    from geoppp.tasks.digits.classifier import load_classifier
+    from geoppp.tasks.digits.data import load_digits
+    from geoppp.tasks.digits.evaluation import evaluate as evaluate_generation
+    from geoppp.tasks.digits.generation import reference_settings
+    from geoppp.tasks.digits.pipeline import LAYOUT as DIGITS_LAYOUT
+    from geoppp.tasks.digits.settings import SHIPPED as SHIPPED_DIGITS
+
     prior = load_checkpoint(SHIPPED_DIGITS / "prior.safetensors", expected_layout=DIGITS_LAYOUT)
     return evaluate_generation(
         prior,

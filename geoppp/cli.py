@@ -6,21 +6,26 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from geoppp import __version__, api
+import geoppp
+from geoppp import __version__
 from geoppp.errors import GeopppError
-from geoppp.pipeline import Overrides
-from geoppp.tasks.digits.cli import add_commands as add_digits_commands
-from geoppp.tasks.tsp.cli import add_commands as add_tsp_commands
+
+if TYPE_CHECKING:
+    from geoppp.pipeline import Overrides
+
+# Start-up imports only the standard library: the commands reach the library through
+# `geoppp.<function>`, which imports it on first use, so `geoppp --help` builds only the
+# parser, each command loads what it needs (torch only for those that run a model), and a
+# Ctrl-C while that loads is caught in `main` like one during the command.
 
 DEMO_FOLDER = Path("demo-data")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    arguments = parser.parse_args(argv)
     try:
+        arguments = build_parser().parse_args(argv)
         return int(arguments.handler(arguments))
     except GeopppError as error:
         print(f"geoppp: error: {error}", file=sys.stderr)
@@ -31,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from geoppp.tasks.digits.cli import add_commands as add_digits_commands
+    from geoppp.tasks.tsp.cli import add_commands as add_tsp_commands
+
     parser = argparse.ArgumentParser(
         prog="geoppp",
         description="Land-cover maps from aerial imagery with a diffusion model as a prior.",
@@ -195,6 +203,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(arguments: argparse.Namespace) -> Overrides:
+    from geoppp.pipeline import Overrides
+
     return Overrides(
         overwrite=arguments.overwrite,
         workers=arguments.workers,
@@ -207,25 +217,25 @@ def _overrides(arguments: argparse.Namespace) -> Overrides:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    api.run_pipeline(arguments.pipeline, _overrides(arguments))
+    geoppp.run_pipeline(arguments.pipeline, _overrides(arguments))
     return 0
 
 
 def _validate(arguments: argparse.Namespace) -> int:
-    for line in api.validate(arguments.file, arguments.overwrite):
+    for line in geoppp.validate(arguments.file, arguments.overwrite):
         print(line)
     return 0
 
 
 def _show(arguments: argparse.Namespace) -> int:
     out = arguments.out or Path(f"{arguments.region.stem}-preview.png")
-    api.preview_region(arguments.region, out, arguments.imagery, arguments.max_size)
+    geoppp.preview_region(arguments.region, out, arguments.imagery, arguments.max_size)
     print(f"wrote {out}")
     return 0
 
 
 def _sample(arguments: argparse.Namespace) -> int:
-    out, statistics = api.sample_prior(
+    out, statistics = geoppp.sample_prior(
         arguments.checkpoint, arguments.out, arguments.n, arguments.seed, arguments.steps
     )
     print(f"wrote {arguments.n} samples to {out}\n  samples: {statistics}")
@@ -237,7 +247,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     settings = {}
     if arguments.steps is not None:
         settings["optimiser"] = {"steps": arguments.steps}
-    api.segment_region(
+    geoppp.segment_region(
         arguments.region,
         arguments.out,
         method=arguments.method,
@@ -254,7 +264,7 @@ def _segment(arguments: argparse.Namespace) -> int:
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
-    scores = api.evaluate(arguments.region, arguments.class_map)
+    scores = geoppp.evaluate(arguments.region, arguments.class_map)
     print(f"accuracy {scores.accuracy:.3f}, mIoU {scores.miou:.3f} over {scores.pixels} pixels")
     return 0
 
@@ -297,12 +307,12 @@ def _make_demo_regions(
     seed: int = 0,
 ) -> None:
     for domain in domains:
-        region = api.make_demo_region(parent / domain, domain, size, seed)
+        region = geoppp.make_demo_region(parent / domain, domain, size, seed)
         print(f"wrote the {domain} demo region to {region.imagery.parent}")
 
 
 def _make_chesapeake_regions(arguments: argparse.Namespace) -> int:
-    written = api.make_chesapeake_regions(arguments.patches, arguments.out)
+    written = geoppp.make_chesapeake_regions(arguments.patches, arguments.out)
     print(f"wrote {len(written.imagery)} patches to {arguments.out}")
     for split, path in written.regions.items():
         print(f"  {split}: {path}")
@@ -315,8 +325,10 @@ def _demo(arguments: argparse.Namespace) -> int:
         raise GeopppError(
             f"{pipeline} not found; run `geoppp demo` from the root of a geoppp checkout"
         )
+    from geoppp.pipeline import Overrides
+
     _make_demo_regions(pipeline.resolve().parent.parent / DEMO_FOLDER, ("source", "target"))
-    api.run_pipeline(pipeline, Overrides(overwrite=True, restart=arguments.restart))
+    geoppp.run_pipeline(pipeline, Overrides(overwrite=True, restart=arguments.restart))
     return 0
 
 

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
-from pyogrio.errors import DataSourceError
 from rasterio.features import rasterize
 from shapely.geometry import box
 
@@ -42,6 +40,10 @@ class VectorLayer:
             MissingCRSError: the layer has no CRS.
             NoOverlapError: no feature lies on the grid (with ``require_overlap``).
         """
+        # Imported here, where a region's vector layers are opened: geopandas brings pandas.
+        import geopandas as gpd
+        from pyogrio.errors import DataSourceError
+
         if not path.exists():
             raise VectorOpenError(f"vector layer not found: {path}")
         try:

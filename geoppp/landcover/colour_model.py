@@ -40,46 +40,14 @@ mixing weights per model, not a map of per-pixel weights, and does not run batch
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
+
+from geoppp.landcover.settings import ColourRefinementConfig
 
 SHRINKAGE = 1e-2
 """Added to each covariance's diagonal (standardised units), so that it stays invertible."""
 ABSENT = -1e9
 """Log-density given to a class absent from a tile: finite, so that no sum becomes NaN."""
-ABSENT_BELOW = 0.01
-"""Default weak-label probability below which, at every labelled pixel, a class is absent."""
-MAX_OVERLAP = 1.0
-"""Default Bhattacharyya coefficient above which two classes' colour models are one group."""
-
-
-class ColourRefinementConfig(BaseModel):
-    """Read the map out through per-tile class colour models at the imagery's resolution."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    iterations: int = Field(5, ge=1, description="EM steps of the class colour models.")
-    pseudo_count: float = Field(
-        1000.0,
-        ge=0,
-        description="Pixels of the tile's overall colour distribution added to each class's "
-        "Gaussian, so that a class rare in a tile stays broad.",
-    )
-    absent_below: float = Field(
-        ABSENT_BELOW,
-        ge=0,
-        lt=1,
-        description="A class whose weak-label probability stays below this at every labelled "
-        "pixel of a tile is absent from that tile's readout (0: no class is ruled out).",
-    )
-    max_overlap: float = Field(
-        MAX_OVERLAP,
-        ge=0,
-        le=1,
-        description="Classes whose colour models overlap more than this (Bhattacharyya "
-        "coefficient, 1: identical) share the readout's mass as the probabilities before it "
-        "do: colour decides only between classes it can tell apart (1: always let it).",
-    )
 
 
 def weak_reach(weak: Tensor, labelled: Tensor) -> Tensor:

@@ -21,22 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from geoppp.diffusion.checkpoint import LoadedCheckpoint
-from geoppp.diffusion.ppp import PlugAndPlayConfig, WeightedConstraint, optimise
+from geoppp.diffusion.ppp import WeightedConstraint, optimise
+from geoppp.diffusion.settings import PlugAndPlayConfig
 from geoppp.errors import ConfigError
 from geoppp.landcover.clustering import local_gmm
 from geoppp.landcover.colour_model import (
-    ABSENT_BELOW,
-    ColourRefinementConfig,
     fit_colour_models,
     refine_with_colour,
     weak_reach,
 )
 from geoppp.landcover.constraints import (
-    LabelStatistics,
     cluster_agreement,
     colour_model_loglik,
     image_match,
@@ -44,6 +41,7 @@ from geoppp.landcover.constraints import (
     local_nmi,
     weak_label_kl,
 )
+from geoppp.landcover.label_statistics import LabelStatistics
 from geoppp.landcover.learned_likelihood import (
     coarse_probabilities,
     network_probabilities,
@@ -51,56 +49,7 @@ from geoppp.landcover.learned_likelihood import (
 )
 from geoppp.landcover.patches import PatchLayout
 from geoppp.landcover.segmentation import SegmentationModel
-
-
-class ConstraintsConfig(BaseModel):
-    """Which land-cover constraints drive η, and their weights (0 switches a term off)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    image: float = Field(1.0, ge=0, description="Joint prior: match the observed bands.")
-    image_sigma: float = Field(
-        0.1, gt=0, description="Std of the image match, in normalised units."
-    )
-    weak_kl: float = Field(1.0, ge=0, description="KL(weak labels ‖ pooled labels).")
-    pool: int = Field(
-        8, ge=1, description="Pool size of the KL term in prior pixels (the reference: 31 at 4 m)."
-    )
-    statistics: float = Field(
-        0.0,
-        ge=0,
-        description="Label super-resolution statistics: Gaussian likelihood of each block's "
-        "class fractions under its coarse code's mean and variance, measured on the source.",
-    )
-    colour_model: float = Field(
-        0.0,
-        ge=0,
-        description="Likelihood of the observed colours under per-class colour models fitted "
-        "on the tile itself from the weak labels, mixed by the labels.",
-    )
-    colour_model_iterations: int = Field(
-        4, ge=1, description="EM steps fitting the colour models of the `colour_model` term."
-    )
-    colour_model_absent_below: float = Field(
-        ABSENT_BELOW,
-        ge=0,
-        lt=1,
-        description="A class whose weak-label probability stays below this at every labelled "
-        "pixel of a tile gets no colour model there (0: every class gets one).",
-    )
-    network: float = Field(
-        0.0,
-        ge=0,
-        description="Learned likelihood: -KL(network ‖ labels) per prior cell, for the class "
-        "probabilities of a segmentation network trained on the source (the step's `network`).",
-    )
-    nmi: float = Field(0.0, ge=0, description="Local NMI of labels and colour clusters.")
-    clusters: float = Field(
-        0.0, ge=0, description="Class-aware colour term: a local cluster shares one label."
-    )
-    n_clusters: int = Field(5, ge=2, description="Colour clusters (the reference: 5).")
-    cluster_radius: int = Field(8, ge=1, description="Radius of the local clustering, prior px.")
-    cluster_iterations: int = Field(30, ge=1, description="EM iterations of the clustering.")
+from geoppp.landcover.settings import ColourRefinementConfig, ConstraintsConfig
 
 
 def label_probabilities(channels: Tensor) -> Tensor:

@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from geoppp.geo.grid import Grid, PixelWindow
 from geoppp.geo.raster import (
@@ -268,6 +267,8 @@ class WeakLabelSources:
         )
         burnt = aligned.valid & (aligned.values[0] != 0)
         if mask.buffer > 0:
+            from scipy import ndimage  # here, not at start-up: `geoppp validate` needs none
+
             disk = np.hypot(
                 *np.mgrid[-mask.buffer : mask.buffer + 1, -mask.buffer : mask.buffer + 1]
             )
@@ -295,6 +296,8 @@ def blur_probabilities(probabilities: np.ndarray, labelled: np.ndarray, blur: Bl
     blurred values towards zero nor leak NaN; each labelled pixel's blurred column still
     sums to one. Pixels that were unlabelled stay unlabelled (their values are 0).
     """
+    from scipy import ndimage  # here, not at start-up: `geoppp validate` needs none
+
     weight = labelled.astype(np.float32)
     filled = np.where(labelled, probabilities, np.float32(0))
     truncate = blur.radius / blur.sigma

@@ -10,10 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-# A Figure without pyplot draws to files only and leaves the caller's backend alone
-# (pyplot would need one chosen: a notebook's inline one, or Agg on a server).
-from matplotlib.figure import Figure
-
 from geoppp.config import CompareStep, MappingStepConfig, RegionConfig
 from geoppp.errors import ConfigError
 from geoppp.geo.output import OutputOptions, check_writable
@@ -161,6 +157,11 @@ def _json_number(value: float) -> float | None:
 
 def write_figure(path: Path, region: RegionConfig, rows: Sequence[ComparisonRow]) -> None:
     """Per imagery file: imagery, ground truth and each map, titled with its scores."""
+    # Imported here, when a figure is drawn: checking the step needs no matplotlib. A Figure
+    # without pyplot draws to files only and leaves the caller's backend alone (pyplot would
+    # need one chosen: a notebook's inline one, or Agg on a server).
+    from matplotlib.figure import Figure
+
     assert region.ground_truth is not None
     imagery_files = list(dict.fromkeys(row.imagery for row in rows if row.imagery is not None))
     columns = 2 + max(sum(1 for r in rows if r.imagery == i) for i in imagery_files)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from geoppp.config import (
     LabelRasterConfig,
@@ -14,22 +15,14 @@ from geoppp.config import (
     TrainSegmentationStep,
     load_region,
 )
-from geoppp.diffusion.training import resolve_device
 from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.raster import grid_of, require_bands, require_overlap
 from geoppp.landcover.evaluation import value_lookup
 from geoppp.landcover.mapping import Imagery
-from geoppp.landcover.patches import band_statistics
-from geoppp.landcover.segmentation import (
-    NetworkTraining,
-    SegmentationMetadata,
-    build_network,
-    read_metadata,
-    save_network,
-    train_network,
-)
+from geoppp.landcover.normalisation import band_statistics
+from geoppp.landcover.segmentation_metadata import SegmentationMetadata, read_metadata
 from geoppp.landcover.segmentation_windows import (
     LabelledImagery,
     LabelOpener,
@@ -38,6 +31,9 @@ from geoppp.landcover.segmentation_windows import (
     weak_argmax_labels,
 )
 from geoppp.region import for_tile, truth_classes, weak_label_sources
+
+if TYPE_CHECKING:
+    from geoppp.landcover.segmentation import NetworkTraining
 
 
 @dataclass(frozen=True)
@@ -138,6 +134,10 @@ def run_network_training(
     prepared: PreparedNetworkTraining, progress: bool, log: Callable[[str], None]
 ) -> NetworkTraining:
     """Train the network and write its checkpoint."""
+    # Imported here: checking the step (``geoppp validate``) needs no torch.
+    from geoppp.diffusion.training import resolve_device
+    from geoppp.landcover.segmentation import build_network, save_network, train_network
+
     step, region = prepared.step, prepared.region
     labels = step.labels if isinstance(step.labels, str) else f"raster {step.labels.raster}"
     log(

@@ -18,8 +18,8 @@ from geoppp.errors import ConfigError
 from geoppp.geo.grid import TileLayout
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.raster import AlignedSource, grid_of, open_raster, read_aligned
-from geoppp.landcover.constraints import LabelStatistics, block_fractions
 from geoppp.landcover.evaluation import value_lookup
+from geoppp.landcover.label_statistics import LabelStatistics, block_fractions
 from geoppp.region import for_tile, truth_classes, weak_label_sources
 from geoppp.steps.report import write_text_atomically
 

@@ -8,10 +8,10 @@ import torch
 
 from geoppp.landcover.clustering import (
     _em_step,
-    colour_cluster_vote,
     downsampled_clusters,
     local_gmm,
 )
+from geoppp.landcover.colour_vote import colour_cluster_vote
 
 
 def two_colours(batch: int = 2, size: int = 16, seed: int = 1) -> torch.Tensor:
