@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from geoppp.api import segment_region as segment_region
     from geoppp.api import solve_tsp as solve_tsp
     from geoppp.api import train_prior as train_prior
+    from geoppp.api import transfer as transfer
     from geoppp.api import validate as validate
 
 LAZY = {
@@ -47,6 +48,7 @@ LAZY = {
     "segment_region": "geoppp.api",
     "solve_tsp": "geoppp.api",
     "train_prior": "geoppp.api",
+    "transfer": "geoppp.api",
     "validate": "geoppp.api",
 }
 """Each public name → the module that defines it, imported on first use: ``import geoppp``

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from geoppp.tasks.digits.evaluation import Cell as DigitsCell
     from geoppp.tasks.tsp.evaluation import Row as TspRow
     from geoppp.tasks.tsp.solve import SolvedInstance
+    from geoppp.domain_transfer import TransferResult
 
 # Each function imports what only it needs (torch, the tasks, matplotlib), so that
 # `geoppp validate`, a weak_argmax map and `import geoppp.api` itself do not load torch.
@@ -59,6 +60,7 @@ __all__ = [
     "segment_region",
     "solve_tsp",
     "train_prior",
+    "transfer",
     "validate",
 ]
 
@@ -172,6 +174,70 @@ def segment_region(
     pipeline = _pipeline(region, step, batch_size, workers, progress, "segment_region")
     [report_of_step] = run_pipeline_config(pipeline, Overrides(overwrite=overwrite), log)
     return report_of_step.results
+
+
+def transfer(
+    source: str | Path,
+    target: str | Path,
+    class_map: str | Path,
+    *,
+    prior: str | Path | None = None,
+    probabilities: str | Path | None = None,
+    cache: str | Path | None = None,
+    settings: Mapping[str, Any] | None = None,
+    network_training: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    batch_size: int = 25,
+    progress: bool = True,
+    log: Log = print,
+) -> TransferResult:
+    """Map a target region with what a labelled source region teaches (the paper's use).
+
+    From the source (a region with ground truth) it derives, once, label statistics (per
+    NLCD code; when the source has a code raster), a segmentation network (the learned
+    likelihood) and, when no shipped prior has the classes, a label-only prior; they are
+    cached, so a second run trains nothing. The target (weak labels, no 1 m labels) is then
+    mapped by plug-and-play inference with the best measured settings
+    (:data:`geoppp.domain_transfer.PLUG_AND_PLAY`).
+
+    Args:
+        source: region YAML with ``ground_truth``.
+        target: region YAML to map; same classes and bands as the source.
+        class_map: GeoTIFF to write (``{imagery}`` in it for several imagery files).
+        prior: a shipped prior's name or a checkpoint; default: a shipped prior with the
+            target's classes (label-only first), else one trained on the source.
+        probabilities: optional probability GeoTIFF, ``{imagery}`` as in ``class_map``.
+        cache: folder for what the source gives; default ``transfer-cache/`` beside the map.
+        settings: fields of the plug-and-play step over the defaults (e.g.
+            ``{"optimiser": {"steps": 50}}``).
+        network_training: fields of the source network's training over the defaults
+            (e.g. ``{"steps": 400}``).
+        overwrite: replace existing maps.
+        batch_size: tiles per model call.
+        progress: show progress bars.
+        log: receives one line per event.
+
+    Returns:
+        The maps (``.results``), what the source gave (``.source``: ``.statistics``,
+        ``.network``, ``.prior``, ``.reused``) and the seconds of each stage (``.seconds``).
+    """
+    from geoppp.domain_transfer import transfer as run_transfer
+
+    _make_folders([class_map, probabilities])
+    return run_transfer(
+        Path(source),
+        Path(target),
+        Path(class_map),
+        prior=None if prior is None else str(prior),
+        probabilities=None if probabilities is None else Path(probabilities),
+        cache=None if cache is None else Path(cache),
+        settings=settings,
+        network_training=network_training,
+        overwrite=overwrite,
+        batch_size=batch_size,
+        progress=progress,
+        log=log,
+    )
 
 
 def train_prior(

@@ -101,6 +101,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(segment)
     segment.set_defaults(handler=_segment)
 
+    transfer = commands.add_parser(
+        "transfer",
+        help="map a target region with what a labelled source region teaches (statistics, "
+        "a network, a prior; cached), by plug-and-play inference with the best settings",
+    )
+    transfer.add_argument("--source", type=Path, required=True, help="source region YAML")
+    transfer.add_argument("--target", type=Path, required=True, help="target region YAML")
+    transfer.add_argument(
+        "--out", type=Path, required=True, help="class map GeoTIFF ({imagery} for several)"
+    )
+    transfer.add_argument("--prior", help="shipped prior name or checkpoint (default: matched)")
+    transfer.add_argument("--probabilities", type=Path, help="also write class probabilities")
+    transfer.add_argument(
+        "--cache", type=Path, help="folder of what the source gives (default: beside --out)"
+    )
+    transfer.add_argument("--steps", type=int, help="optimiser steps (default 100)")
+    transfer.add_argument(
+        "--network-steps", type=int, help="training steps of the source network (default 200)"
+    )
+    _add_overrides(transfer)
+    transfer.set_defaults(handler=_transfer)
+
     evaluate = commands.add_parser(
         "evaluate", help="score a class map against its region's ground truth"
     )
@@ -260,6 +282,32 @@ def _segment(arguments: argparse.Namespace) -> int:
         workers=overrides.workers or 1,
         progress=overrides.progress is not False,
     )
+    return 0
+
+
+def _transfer(arguments: argparse.Namespace) -> int:
+    overrides = _overrides(arguments)
+    settings = {}
+    if arguments.steps is not None:
+        settings["optimiser"] = {"steps": arguments.steps}
+    result = geoppp.transfer(
+        arguments.source,
+        arguments.target,
+        arguments.out,
+        prior=arguments.prior,
+        probabilities=arguments.probabilities,
+        cache=arguments.cache,
+        settings=settings,
+        network_training=(
+            None if arguments.network_steps is None else {"steps": arguments.network_steps}
+        ),
+        overwrite=overrides.overwrite,
+        batch_size=overrides.batch_size or 25,
+        progress=overrides.progress is not False,
+    )
+    area = sum(r.megapixels * r.pixel_area for r in result.results)  # Mpx × m² = km²
+    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.seconds.items())
+    print(f"transfer: {len(result.results)} map(s), {area:.3f} km²; {stages}")
     return 0
 
 
