@@ -376,7 +376,8 @@ class TrainPriorStep(Strict):
 
 class ColourVoteStep(Strict):
     """Baseline: k-means clusters of each tile's image, each cluster taking the weak class
-    most frequent in it."""
+    most frequent in it (a cluster without weak labels: that of the nearest colour), so that
+    every valid pixel of a tile with a weak label is labelled."""
 
     kind: Literal["colour_vote"]
     name: str = Field(min_length=1, description="Unique within the pipeline.")
