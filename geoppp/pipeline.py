@@ -38,7 +38,7 @@ from geoppp.geo.cluster import Cluster, connect
 from geoppp.geo.raster import grid_of, require_bands
 from geoppp.landcover.mapping import MapResult
 from geoppp.landcover.segmentation import NetworkTraining
-from geoppp.region import weak_label_sources
+from geoppp.region import refuse_inputs_as_outputs, weak_label_sources
 from geoppp.steps.compare import (
     ComparisonRow,
     PreparedComparison,
@@ -124,6 +124,7 @@ def prepare_steps(
     pipeline: PipelineConfig, region: RegionConfig, overwrite: bool
 ) -> list[PreparedStep]:
     """Check every step (inputs, outputs, configuration) before any of them runs."""
+    refuse_inputs_as_outputs(region, pipeline_outputs(pipeline, region), pipeline.region)
     mapping_steps = [step for step in pipeline.steps if isinstance(step, MAPPING_STEPS)]
     produced = frozenset(
         step.outputs.statistics.resolve()
@@ -160,6 +161,18 @@ def prepare_steps(
         else:
             prepared.extend(run for run in mapping if run.step is step)
     return prepared
+
+
+def pipeline_outputs(pipeline: PipelineConfig, region: RegionConfig) -> list[Path]:
+    """Every file the steps' ``outputs`` name, ``{imagery}`` replaced for each imagery file."""
+    named = [
+        value for step in pipeline.steps for _, value in step.outputs if isinstance(value, Path)
+    ]
+    return [
+        Path(str(path).replace("{imagery}", imagery.stem))
+        for path in named
+        for imagery in region.imagery.paths
+    ]
 
 
 def run_pipeline(

@@ -23,7 +23,13 @@ from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid
 from geoppp.geo.quicklook import codes_preview, imagery_preview
 from geoppp.geo.raster import grid_of
-from geoppp.region import for_tile, rgb_bands, truth_colours, weak_label_sources
+from geoppp.region import (
+    for_tile,
+    refuse_inputs_as_outputs,
+    rgb_bands,
+    truth_colours,
+    weak_label_sources,
+)
 
 
 def coarse_grid(grid: Grid, max_size: int) -> Grid:
@@ -55,6 +61,7 @@ def write_region_preview(
             f"region {region.name} has {len(region.imagery.paths)} imagery file(s); "
             f"there is no file number {imagery_index}"
         )
+    refuse_inputs_as_outputs(region, [out], region_path)
     imagery = region.imagery.paths[imagery_index]
     grid = coarse_grid(grid_of(imagery), max_size)
     panels = [
