@@ -28,8 +28,8 @@ from geoppp.config import load_region as read_region
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.diffusion.training import TrainingResult
 from geoppp.errors import ConfigError
+from geoppp.landcover.evaluation import MapScores
 from geoppp.landcover.mapping import MapResult
-from geoppp.landcover.metrics import Scores
 from geoppp.landcover.priors import prior_path
 from geoppp.landcover.synthetic import MIN_SIZE, DemoRegion
 from geoppp.landcover.synthetic import make_demo_region as write_demo_region
@@ -235,14 +235,20 @@ def load_prior(name_or_path: str | Path) -> LoadedCheckpoint:
 
 def evaluate(
     region: str | Path, class_map: str | Path, imagery: str | Path | None = None
-) -> Scores:
-    """Accuracy, per-class IoU and mIoU of a class map against the region's ground truth.
+) -> MapScores:
+    """Accuracy, per-class IoU and mIoU of a class map against the region's ground truth,
+    and what they were computed over: the pixels scored and left out (nodata, values of no
+    class), whether the truth was resampled, and how much of the truth the map covers.
 
     Args:
         region: a region YAML with ``ground_truth``.
         class_map: a class map of one of its imagery files (as written by
             :func:`segment_region`).
         imagery: which imagery file the map covers; the region's first when None.
+
+    Raises:
+        geoppp.errors.ClassMapError: the map does not hold integer class values.
+        geoppp.errors.NoOverlapError: the map and the ground truth share no scored pixel.
 
     Example:
         >>> scores = evaluate("demo/target/region.yaml", "maps/weak.tif")

@@ -11,6 +11,7 @@ from typing import Literal
 from geoppp import __version__, api
 from geoppp.errors import GeopppError
 from geoppp.pipeline import Overrides
+from geoppp.steps.report import format_coverage
 from geoppp.tasks.digits.cli import add_commands as add_digits_commands
 from geoppp.tasks.tsp.cli import add_commands as add_tsp_commands
 
@@ -240,6 +241,8 @@ def _segment(arguments: argparse.Namespace) -> int:
 def _evaluate(arguments: argparse.Namespace) -> int:
     scores = api.evaluate(arguments.region, arguments.class_map)
     print(f"accuracy {scores.accuracy:.3f}, mIoU {scores.miou:.3f} over {scores.pixels} pixels")
+    for line in format_coverage(scores):
+        print(line)
     return 0
 
 

@@ -87,27 +87,51 @@ def require_bands(path: Path, bands: Sequence[int], role: str) -> None:
         )
 
 
-def require_overlap(path: Path, grid: Grid, role: str) -> float:
+def require_overlap(path: Path, grid: Grid, role: str, grid_name: str = "the imagery") -> float:
     """Refuse a raster that does not overlap ``grid``; return the covered fraction of it.
 
     A raster whose stored CRS is wrong typically lands on another continent: it is reported
-    here rather than turned into an empty map.
+    here rather than turned into an empty map. ``grid_name`` says what ``grid`` is.
     """
-    with open_raster(path) as dataset:
-        if dataset.crs is None:
-            raise MissingCRSError(f"{role} {path} has no coordinate reference system")
-        left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
+    left, bottom, right, top = _bounds_on(path, grid, role)
     g_left, g_bottom, g_right, g_top = grid.bounds
     width = min(right, g_right) - max(left, g_left)
     height = min(top, g_top) - max(bottom, g_bottom)
     if width <= 0 or height <= 0 or not np.isfinite(width * height):
         raise NoOverlapError(
-            f"{role} {path} does not overlap the imagery: in {grid.crs.to_string()} it covers "
-            f"({left:.1f}, {bottom:.1f}, {right:.1f}, {top:.1f}) but the imagery covers "
+            f"{role} {path} does not overlap {grid_name}: in {grid.crs.to_string()} it covers "
+            f"({left:.1f}, {bottom:.1f}, {right:.1f}, {top:.1f}) but {grid_name} covers "
             f"({g_left:.1f}, {g_bottom:.1f}, {g_right:.1f}, {g_top:.1f}). Check the CRS stored "
             "in the file (a wrong CRS moves a raster far away)."
         )
     return float(width * height / ((g_right - g_left) * (g_top - g_bottom)))
+
+
+def extent_covered(path: Path, grid: Grid, role: str) -> float:
+    """The fraction of the extent of the raster at ``path`` that ``grid`` covers (0..1)."""
+    left, bottom, right, top = _bounds_on(path, grid, role)
+    g_left, g_bottom, g_right, g_top = grid.bounds
+    width = max(0.0, min(right, g_right) - max(left, g_left))
+    height = max(0.0, min(top, g_top) - max(bottom, g_bottom))
+    return float(width * height / ((right - left) * (top - bottom)))
+
+
+def _bounds_on(path: Path, grid: Grid, role: str) -> tuple[float, float, float, float]:
+    """The bounds of the raster at ``path`` in ``grid``'s CRS."""
+    with open_raster(path) as dataset:
+        if dataset.crs is None:
+            raise MissingCRSError(f"{role} {path} has no coordinate reference system")
+        left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
+    return left, bottom, right, top
+
+
+def on_grid(dataset: Any, grid: Grid) -> bool:
+    """Whether an open ``dataset`` lies on ``grid`` pixel for pixel (no resampling needed)."""
+    return bool(
+        dataset.crs == grid.crs
+        and dataset.transform.almost_equals(grid.transform)
+        and (dataset.width, dataset.height) == (grid.width, grid.height)
+    )
 
 
 def pad_to_shape(array: np.ndarray, shape: tuple[int, int], fill: float | bool) -> np.ndarray:
@@ -187,11 +211,7 @@ def read_aligned(
     ``WarpedVRT`` with the grid's CRS, transform, width and height does the reprojection.
     Pixels outside the source's footprint, or nodata in it, are invalid.
     """
-    if (
-        dataset.crs == grid.crs
-        and dataset.transform.almost_equals(grid.transform)
-        and (dataset.width, dataset.height) == (grid.width, grid.height)
-    ):
+    if on_grid(dataset, grid):
         return read_window(dataset, window, source.bands, pad_to)
     with WarpedVRT(
         dataset,
