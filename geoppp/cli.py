@@ -26,9 +26,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GeopppError as error:
         print(f"geoppp: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        # What the system refuses at run time (a disk that fills, a file removed midway):
+        # expected failures, that the message names the file of rather than a traceback.
+        print(f"geoppp: error: {describe_os_error(error)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("geoppp: interrupted; no partial output was left behind", file=sys.stderr)
         return 130
+
+
+def describe_os_error(error: OSError) -> str:
+    """An operating-system error in one line, naming the file where it has one."""
+    if error.filename is None:
+        return str(error)
+    return f"{error.filename}: {error.strerror or error}"
 
 
 def build_parser() -> argparse.ArgumentParser:

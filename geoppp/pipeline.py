@@ -35,10 +35,10 @@ from geoppp.config import (
 from geoppp.diffusion.training import TrainingResult
 from geoppp.errors import ConfigError
 from geoppp.geo.cluster import Cluster, connect
-from geoppp.geo.raster import grid_of, require_bands
+from geoppp.geo.raster import grid_of, require_bands, require_overlap
 from geoppp.landcover.mapping import MapResult
 from geoppp.landcover.segmentation import NetworkTraining
-from geoppp.region import refuse_inputs_as_outputs, weak_label_sources
+from geoppp.region import for_tile, refuse_inputs_as_outputs, weak_label_sources
 from geoppp.steps.compare import (
     ComparisonRow,
     PreparedComparison,
@@ -255,6 +255,10 @@ def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:
         grid = grid_of(image)
         require_bands(image, region.imagery.bands, "imagery")
         weak_label_sources(region, grid, image)
+        if region.ground_truth is not None:
+            truth = for_tile(region.ground_truth.path, region, image)
+            require_bands(truth, [region.ground_truth.band], "ground truth")
+            require_overlap(truth, grid, "ground truth")
     return [
         f"{path}: region {region.name!r}, {len(region.imagery.paths)} imagery file(s), "
         f"{len(region.weak_labels)} weak-label source(s), {len(region.classes.classes)} "

@@ -22,7 +22,7 @@ from geoppp.config import RegionConfig, load_region
 from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid
 from geoppp.geo.quicklook import codes_preview, imagery_preview
-from geoppp.geo.raster import grid_of
+from geoppp.geo.raster import grid_of, require_bands
 from geoppp.region import (
     for_tile,
     refuse_inputs_as_outputs,
@@ -63,6 +63,7 @@ def write_region_preview(
         )
     refuse_inputs_as_outputs(region, [out], region_path)
     imagery = region.imagery.paths[imagery_index]
+    require_bands(imagery, rgb_bands(region), "imagery")
     grid = coarse_grid(grid_of(imagery), max_size)
     panels = [
         (
@@ -73,6 +74,7 @@ def write_region_preview(
     ]
     truth = region.ground_truth
     if truth is not None:
+        require_bands(for_tile(truth.path, region, imagery), [truth.band], "ground truth")
         labels = codes_preview(
             for_tile(truth.path, region, imagery), truth.band, truth_colours(region), max_size
         )

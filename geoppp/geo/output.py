@@ -11,6 +11,7 @@ uses nearest or mode overviews, which never invent class codes.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,6 +64,16 @@ def check_writable(options: OutputOptions) -> None:
             f"output {options.path} already exists; remove it or ask to overwrite "
             "(`--overwrite`, or `overwrite: true` in the pipeline)"
         )
+    try:
+        # Creating a file is the one test that holds for permissions, ACLs, read-only
+        # mounts and full quotas alike; os.access answers for permission bits only.
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise OutputError(
+            f"output folder {folder} is not writable (for output {options.path}: "
+            f"{error.strerror}); change its permissions or point the output elsewhere"
+        ) from error
 
 
 class RasterOutput:

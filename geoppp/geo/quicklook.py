@@ -15,7 +15,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
-from geoppp.geo.raster import open_raster
+from geoppp.geo.raster import full_window, open_raster, read_errors
 
 GAP = 8  # white pixels between panels
 
@@ -32,8 +32,10 @@ def imagery_preview(path: Path, bands: Sequence[int], max_size: int = 768) -> np
     """
     with open_raster(path) as dataset:
         shape = _preview_shape(dataset, max_size)
-        values = dataset.read(list(bands), out_shape=(len(bands), *shape)).astype(np.float32)
-        valid = dataset.dataset_mask(out_shape=shape) > 0
+        with read_errors(dataset, full_window(dataset), str(path)):
+            values = dataset.read(list(bands), out_shape=(len(bands), *shape))
+            valid = dataset.dataset_mask(out_shape=shape) > 0
+    values = values.astype(np.float32)
     rgb = np.full((3, *shape), 255, dtype=np.uint8)
     if valid.any():
         low, high = np.percentile(values[:, valid], [2, 98])
@@ -58,7 +60,8 @@ def codes_preview(
     """
     with open_raster(path) as dataset:
         shape = _preview_shape(dataset, max_size)
-        codes = dataset.read(band, out_shape=shape)  # nearest: never invents a class
+        with read_errors(dataset, full_window(dataset), str(path)):
+            codes = dataset.read(band, out_shape=shape)  # nearest: never invents a class
         nodata = dataset.nodata
         if colours is None:
             colours = {value: rgba[:3] for value, rgba in dataset.colormap(band).items()}

@@ -40,7 +40,10 @@ def open_raster(path: Path) -> Iterator[Any]:
     try:
         dataset = rasterio.open(path)
     except RasterioIOError as error:
-        raise RasterOpenError(f"{path} is not a raster GDAL can read ({error})") from error
+        raise RasterOpenError(
+            f"{path} is not a raster GDAL can read ({error}); check that it is a complete "
+            "GeoTIFF (or another GDAL format): copy or download it again if it was cut short"
+        ) from error
     try:
         yield dataset
     finally:
@@ -77,14 +80,42 @@ def describe(path: Path) -> RasterInfo:
 
 
 def require_bands(path: Path, bands: Sequence[int], role: str) -> None:
-    """Refuse ``bands`` (1-based) that ``path`` does not have."""
-    info = describe(path)
-    missing = [band for band in bands if not 1 <= band <= info.count]
-    if missing:
-        raise BandError(
-            f"{role} {path} has {info.count} band(s); the configuration asks for band(s) "
-            f"{list(bands)}, of which {missing} do not exist"
-        )
+    """Refuse ``bands`` (1-based) that ``path`` does not have or that cannot be read.
+
+    The last pixel of each band is read, which decodes one block per band: the block
+    written last, so the one a truncated file (an interrupted copy or download) lacks.
+    """
+    with open_raster(path) as dataset:
+        missing = [band for band in bands if not 1 <= band <= dataset.count]
+        if missing:
+            raise BandError(
+                f"{role} {path} has {dataset.count} band(s); the configuration asks for "
+                f"band(s) {list(bands)}, of which {missing} do not exist"
+            )
+        last = PixelWindow(dataset.height - 1, dataset.width - 1, 1, 1)
+        for band in bands:
+            with read_errors(dataset, last, f"{role} {path}, band {band}"):
+                dataset.read(band, window=last.to_rasterio())
+
+
+def full_window(dataset: Any) -> PixelWindow:
+    """All the pixels of an open ``dataset``."""
+    return PixelWindow(0, 0, dataset.height, dataset.width)
+
+
+@contextmanager
+def read_errors(dataset: Any, window: PixelWindow, what: str | None = None) -> Iterator[None]:
+    """Turn GDAL's failure to read ``window`` of ``dataset`` into a :class:`RasterOpenError`
+    that names the file (``what``, else the dataset's name) and the pixels."""
+    try:
+        yield
+    except RasterioIOError as error:
+        cause = error.__cause__ or error.__context__ or error
+        raise RasterOpenError(
+            f"{what or dataset.name}: the {window.height} × {window.width} pixels from row "
+            f"{window.row}, column {window.col} cannot be read ({cause}); the file is "
+            "truncated or damaged: copy or download it again"
+        ) from error
 
 
 def require_overlap(path: Path, grid: Grid, role: str, grid_name: str = "the imagery") -> float:
@@ -166,12 +197,14 @@ def read_window(
     Padding (when the raster is smaller than a tile) is invalid.
     """
     rio_window = window.to_rasterio()
-    values = dataset.read(list(bands), window=rio_window)
+    with read_errors(dataset, window):
+        values = dataset.read(list(bands), window=rio_window)
     if _alpha_is_data(dataset, bands):
         nodata = dataset.nodata if nodata is None else nodata
         valid = np.ones(values.shape[1:], dtype=bool)
     elif _has_mask(dataset):
-        valid = dataset.dataset_mask(window=rio_window) > 0
+        with read_errors(dataset, window):
+            valid = dataset.dataset_mask(window=rio_window) > 0
     else:
         valid = np.ones(values.shape[1:], dtype=bool)
     if nodata is not None:
@@ -241,7 +274,8 @@ def read_valid(
     if nodata is not None or _alpha_is_data(dataset, bands):
         return read_window(dataset, window, bands, pad_to, nodata).valid
     if _has_mask(dataset):
-        valid = dataset.dataset_mask(window=window.to_rasterio()) > 0
+        with read_errors(dataset, window):
+            valid = dataset.dataset_mask(window=window.to_rasterio()) > 0
     else:
         valid = np.ones((window.height, window.width), dtype=bool)
     return pad_to_shape(valid, pad_to, False)
