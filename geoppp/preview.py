@@ -7,7 +7,6 @@ table, blur in ground units, vectors and masks burnt in), only on fewer pixels.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from affine import Affine
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from geoppp.atomic import written_atomically
 from geoppp.config import RegionConfig, load_region
 from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid
@@ -94,10 +94,6 @@ def write_region_preview(
     figure.legend(handles=legend, loc="lower center", ncol=len(legend), frameon=False)
     figure.suptitle(f"{region.name}: {imagery.name}")
     figure.tight_layout(rect=(0, 0.07, 1, 0.95))
-    temporary = out.with_name(f".{out.name}.partial-{os.getpid()}.png")
-    try:
+    with written_atomically(out, ".png") as temporary:
         figure.savefig(temporary, dpi=100)
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
     return out

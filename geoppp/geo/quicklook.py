@@ -6,7 +6,6 @@ size, not the raster size.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
+from geoppp.atomic import partial_path, written_atomically
 from geoppp.geo.raster import full_window, open_raster, read_errors
 
 GAP = 8  # white pixels between panels
@@ -81,16 +81,15 @@ def write_panels(path: Path, panels: Sequence[np.ndarray]) -> Path:
     for panel in panels:
         canvas[:, : panel.shape[1], left : left + panel.shape[2]] = panel
         left += panel.shape[2] + GAP
-    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
-        with warnings.catch_warnings():
+        with written_atomically(path) as temporary, warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a picture, not a map
             with rasterio.open(
                 temporary, "w", driver="PNG", width=width, height=height, count=3, dtype="uint8"
             ) as dataset:
                 dataset.write(canvas)
-        os.replace(temporary, path)
     finally:
-        temporary.unlink(missing_ok=True)
-        temporary.with_name(temporary.name + ".aux.xml").unlink(missing_ok=True)
+        # GDAL's PNG driver leaves a PAM sidecar beside the file it wrote.
+        sidecar = partial_path(path)
+        sidecar.with_name(sidecar.name + ".aux.xml").unlink(missing_ok=True)
     return path

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from geoppp.atomic import write_text_atomically
 from geoppp.config import RegionConfig
 from geoppp.landcover.evaluation import MapScores, evaluate_map, value_lookup
 from geoppp.landcover.metrics import Scores
@@ -58,15 +58,6 @@ def write_report(
     )
     write_text_atomically(path, json.dumps(document, indent=2) + "\n")
     write_text_atomically(path.with_suffix(".md"), markdown)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def format_coverage(scores: MapScores) -> list[str]:
