@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import rasterio
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.errors import NodataShadowWarning, RasterioIOError
+from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
@@ -38,7 +38,11 @@ def open_raster(path: Path) -> Iterator[Any]:
     if not path.exists():
         raise RasterOpenError(f"raster not found: {path}")
     try:
-        dataset = rasterio.open(path)
+        with warnings.catch_warnings():
+            # A raster without georeferencing is refused by name where it matters (grid_of,
+            # require_overlap); GDAL's warning would only come first, without the file.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            dataset = rasterio.open(path)
     except RasterioIOError as error:
         raise RasterOpenError(
             f"{path} is not a raster GDAL can read ({error}); check that it is a complete "
