@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from shapely.geometry import box
 from geoppp.cli import main
 from geoppp.landcover.synthetic import DemoRegion, make_demo_region
 from tests.rasters import CONUS_ALBERS, UTM_17N, write_raster
-from tests.regions import demo_project, pipeline_document, region_document, write_yaml
+from tests.regions import REPOSITORY, demo_project, pipeline_document, region_document, write_yaml
 
 Result = tuple[int, str, str]
 
@@ -494,3 +497,83 @@ def test_rasters_with_the_traits_of_real_ones(
         tmp_path / "region" / "imagery.tif",
         advice="truncated or damaged",
     )
+
+
+# --- interrupted runs --------------------------------------------------------------------
+
+# Runs `geoppp` with a weak-argmax model that, once the map's temporary file is open, says
+# so (by creating the file named first) and then waits to be stopped.
+STALLING_RUN = """
+import sys
+import time
+from pathlib import Path
+
+import geoppp.steps.mapping as mapping
+from geoppp.cli import main
+
+
+def stall(arrays, valid):
+    Path(sys.argv[1]).touch()
+    time.sleep(120)
+
+
+mapping.weak_argmax_model = stall
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_sigterm_leaves_no_partial_output(tmp_path: Path, demo: DemoRegion) -> None:
+    pipeline = demo_project(tmp_path, demo)
+    script, ready = tmp_path / "stalling_run.py", tmp_path / "ready"
+    script.write_text(STALLING_RUN)
+    path = os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, str(script), str(ready), "run", str(pipeline), "--no-progress"]
+    run = subprocess.Popen(
+        [*command, "--workers", "1"],
+        env={**os.environ, "PYTHONPATH": path},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), run.communicate(timeout=10)
+        assert no_leftovers(tmp_path / "out") != []  # the map is being written
+
+        run.send_signal(signal.SIGTERM)  # what `timeout`, SLURM and `docker stop` send
+        _, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+
+    assert run.returncode == 128 + signal.SIGTERM, err
+    assert err == "geoppp: terminated; no partial output was left behind\n"
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_rerun_removes_what_a_killed_run_left(
+    tmp_path: Path, demo: DemoRegion, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline = demo_project(tmp_path, demo)
+    out = tmp_path / "out"
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    # What SIGKILL (or the out-of-memory killer) leaves: temporary files of a dead process.
+    stale = [
+        out / f".map.tif.partial-{finished.pid}",
+        out / f".map.tif.aux.xml.partial-{finished.pid}",
+        out / f".map.qml.partial-{finished.pid}",
+    ]
+    for path in stale:
+        path.write_bytes(b"half a map")
+    # Another run writing the same map right now: its file is left alone.
+    running = out / f".map.tif.partial-{os.getppid()}"
+    running.write_bytes(b"a map being written")
+
+    code, _, err = geoppp(capsys, "run", pipeline, "--no-progress")
+
+    assert code == 0, err
+    assert not any(path.exists() for path in stale)
+    assert running.exists()
+    assert (out / "map.tif").is_file()
