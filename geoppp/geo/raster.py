@@ -155,7 +155,10 @@ def _bounds_on(path: Path, grid: Grid, role: str) -> tuple[float, float, float, 
     """The bounds of the raster at ``path`` in ``grid``'s CRS."""
     with open_raster(path) as dataset:
         if dataset.crs is None:
-            raise MissingCRSError(f"{role} {path} has no coordinate reference system")
+            raise MissingCRSError(
+                f"{role} {path} has no coordinate reference system; assign one (for example "
+                "with `rio edit-info --crs EPSG:XXXX`) so that it can be placed on the ground"
+            )
         left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
     return left, bottom, right, top
 
