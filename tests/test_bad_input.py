@@ -1,6 +1,6 @@
 """Bad input and interrupted runs, as a new user meets them (issue 18).
 
-One parametrised test per class of bad input. Each asserts the exit code, a one-line
+One parametrised test per class of bad input. Each asserts the exit code, a
 `geoppp: error:` that names the file or field and says what to do, no traceback, and no file
 under any final output name. The rasters with the traits of real ones (alpha band, uint16,
 a custom WKT CRS, 15 cm and 300 m pixels, nodata=0) are written here by script.
@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -245,8 +245,8 @@ def test_an_existing_output_without_overwrite(
 
 
 @pytest.fixture
-def read_only_folder(tmp_path: Path) -> object:
-    """``tmp_path / "out"`` made unwritable: by its mode, or for root (whom modes do not
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """``tmp_path / "locked"``, unwritable: by its mode, or for root (whom modes do not
     stop) by the immutable attribute; skips where neither works."""
     folder = tmp_path / "locked"
     folder.mkdir()
