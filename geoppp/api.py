@@ -30,14 +30,14 @@ if TYPE_CHECKING:
 
     from geoppp.diffusion.checkpoint import LoadedCheckpoint
     from geoppp.diffusion.training import TrainingResult
+    from geoppp.domain_transfer import TransferResult
     from geoppp.landcover.chesapeake_patches import PatchRegions
+    from geoppp.landcover.evaluation import MapScores
     from geoppp.landcover.mapping import MapResult
-    from geoppp.landcover.metrics import Scores
     from geoppp.landcover.synthetic import DemoRegion
     from geoppp.tasks.digits.evaluation import Cell as DigitsCell
     from geoppp.tasks.tsp.evaluation import Row as TspRow
     from geoppp.tasks.tsp.solve import SolvedInstance
-    from geoppp.domain_transfer import TransferResult
 
 # Each function imports what only it needs (torch, the tasks, matplotlib), so that
 # `geoppp validate`, a weak_argmax map and `import geoppp.api` itself do not load torch.
@@ -318,14 +318,20 @@ def load_prior(name_or_path: str | Path) -> LoadedCheckpoint:
 
 def evaluate(
     region: str | Path, class_map: str | Path, imagery: str | Path | None = None
-) -> Scores:
-    """Accuracy, per-class IoU and mIoU of a class map against the region's ground truth.
+) -> MapScores:
+    """Accuracy, per-class IoU and mIoU of a class map against the region's ground truth,
+    and what they were computed over: the pixels scored and left out (nodata, values of no
+    class), whether the truth was resampled, and how much of the truth the map covers.
 
     Args:
         region: a region YAML with ``ground_truth``.
         class_map: a class map of one of its imagery files (as written by
             :func:`segment_region`).
         imagery: which imagery file the map covers; the region's first when None.
+
+    Raises:
+        geoppp.errors.ClassMapError: the map does not hold integer class values.
+        geoppp.errors.NoOverlapError: the map and the ground truth share no scored pixel.
 
     Example:
         >>> scores = evaluate("demo/target/region.yaml", "maps/weak.tif")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Literal
 
 import geoppp
@@ -23,16 +27,56 @@ if TYPE_CHECKING:
 DEMO_FOLDER = Path("demo-data")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, SLURM and `docker stop` send), raised where the program is, as
+    Ctrl-C raises KeyboardInterrupt, so that every `with` and `finally` on the way out removes
+    its temporary files."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with sigterm_raises():
+        try:
+            arguments = build_parser().parse_args(argv)
+            return int(arguments.handler(arguments))
+        except GeopppError as error:
+            print(f"geoppp: error: {error}", file=sys.stderr)
+            return 2
+        except OSError as error:
+            # What the system refuses at run time (a disk that fills, a file removed midway):
+            # expected failures, that the message names the file of rather than a traceback.
+            print(f"geoppp: error: {describe_os_error(error)}", file=sys.stderr)
+            return 2
+        except Terminated:
+            print("geoppp: terminated; no partial output was left behind", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        except KeyboardInterrupt:
+            print("geoppp: interrupted; no partial output was left behind", file=sys.stderr)
+            return 130
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (Python's
+    default lets the process die at once, leaving temporary files behind)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler, and a host program owns it
+        return
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        arguments = build_parser().parse_args(argv)
-        return int(arguments.handler(arguments))
-    except GeopppError as error:
-        print(f"geoppp: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("geoppp: interrupted; no partial output was left behind", file=sys.stderr)
-        return 130
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def describe_os_error(error: OSError) -> str:
+    """An operating-system error in one line, naming the file where it has one."""
+    if error.filename is None:
+        return str(error)
+    return f"{error.filename}: {error.strerror or error}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,8 +356,12 @@ def _transfer(arguments: argparse.Namespace) -> int:
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
+    from geoppp.steps.report import format_coverage
+
     scores = geoppp.evaluate(arguments.region, arguments.class_map)
     print(f"accuracy {scores.accuracy:.3f}, mIoU {scores.miou:.3f} over {scores.pixels} pixels")
+    for line in format_coverage(scores):
+        print(line)
     return 0
 
 

@@ -404,7 +404,8 @@ class TrainPriorStep(Strict):
 
 class ColourVoteStep(Strict):
     """Baseline: k-means clusters of each tile's image, each cluster taking the weak class
-    most frequent in it."""
+    most frequent in it (a cluster without weak labels: that of the nearest colour), so that
+    every valid pixel of a tile with a weak label is labelled."""
 
     kind: Literal["colour_vote"]
     name: str = Field(min_length=1, description="Unique within the pipeline.")
@@ -747,7 +748,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such file")
     try:
         # libyaml's parser where PyYAML has it: the pure-Python one took 0.1 s of a `validate`.
-        document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: byte {error.start} (0x{error.object[error.start]:02x}) is not UTF-8 text; "
+            "save the file as UTF-8 (an editor's 'encoding' setting, or `iconv -t UTF-8`)"
+        ) from error
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

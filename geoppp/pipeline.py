@@ -35,8 +35,8 @@ from geoppp.config import (
     read_yaml,
 )
 from geoppp.errors import ConfigError
-from geoppp.geo.raster import grid_of, require_bands
-from geoppp.region import weak_label_sources
+from geoppp.geo.raster import grid_of, require_bands, require_overlap
+from geoppp.region import for_tile, refuse_inputs_as_outputs, weak_label_sources
 from geoppp.steps.compare import PreparedComparison, prepare_comparison, run_comparison
 from geoppp.steps.mapping import PreparedRun, prepare, run_mapping, step_outputs
 from geoppp.steps.segmentation import (
@@ -128,6 +128,7 @@ def prepare_steps(
     pipeline: PipelineConfig, region: RegionConfig, overwrite: bool
 ) -> list[PreparedStep]:
     """Check every step (inputs, outputs, configuration) before any of them runs."""
+    refuse_inputs_as_outputs(region, pipeline_outputs(pipeline, region), pipeline.region)
     mapping_steps = [step for step in pipeline.steps if isinstance(step, MAPPING_STEPS)]
     produced = frozenset(
         step.outputs.statistics.resolve()
@@ -166,6 +167,18 @@ def prepare_steps(
         else:
             prepared.extend(run for run in mapping if run.step is step)
     return prepared
+
+
+def pipeline_outputs(pipeline: PipelineConfig, region: RegionConfig) -> list[Path]:
+    """Every file the steps' ``outputs`` name, ``{imagery}`` replaced for each imagery file."""
+    named = [
+        value for step in pipeline.steps for _, value in step.outputs if isinstance(value, Path)
+    ]
+    return [
+        Path(str(path).replace("{imagery}", imagery.stem))
+        for path in named
+        for imagery in region.imagery.paths
+    ]
 
 
 def run_pipeline(
@@ -263,6 +276,10 @@ def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:
         grid = grid_of(image)
         require_bands(image, region.imagery.bands, "imagery")
         weak_label_sources(region, grid, image)
+        if region.ground_truth is not None:
+            truth = for_tile(region.ground_truth.path, region, image)
+            require_bands(truth, [region.ground_truth.band], "ground truth")
+            require_overlap(truth, grid, "ground truth")
     return [
         f"{path}: region {region.name!r}, {len(region.imagery.paths)} imagery file(s), "
         f"{len(region.weak_labels)} weak-label source(s), {len(region.classes.classes)} "

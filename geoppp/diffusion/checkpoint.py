@@ -34,6 +34,7 @@ import torch
 from pydantic import ValidationError
 from safetensors.torch import save_file
 
+from geoppp.atomic import written_atomically
 from geoppp.diffusion.denoiser import Denoiser, DenoiserConfig, build_denoiser
 from geoppp.diffusion.metadata import FORMAT, FORMAT_VERSION, checked_checkpoint_metadata, opened
 from geoppp.diffusion.normalisation import ChannelNormalisation
@@ -181,15 +182,10 @@ def check_layout(path: Path, layout: Mapping[str, Any], expected: Mapping[str, A
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temporary)`` on a temporary name beside ``path``, then rename it over
     ``path``; on failure the temporary file is removed and ``path`` is untouched."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
+    with written_atomically(path) as temporary:
         write(temporary)
         # safetensors creates its files readable by their owner only; a prior is for sharing.
         os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def read_safetensors(

@@ -22,7 +22,9 @@ def colour_cluster_vote(
     k-means (scipy's ``kmeans2``, k-means++ start) runs on the band values of the valid
     pixels, unscaled: bands should share a scale. Each pixel of the weak labels with a
     finite class distribution votes for its most probable class; every valid pixel of a
-    cluster gets the one-hot of its cluster's winning class.
+    cluster gets the one-hot of its cluster's winning class. A cluster without a vote (weak
+    labels from roads alone leave most colours unlabelled) takes the class of the cluster
+    with votes whose centre is nearest in colour.
 
     Args:
         image: ``(bands, H, W)`` float.
@@ -32,8 +34,8 @@ def colour_cluster_vote(
         seed: seeds k-means; the same seed gives the same map.
 
     Returns:
-        ``(K, H, W)`` float32 one-hot probabilities; NaN on invalid pixels and on the pixels
-        of a cluster in which no pixel has a weak label.
+        ``(K, H, W)`` float32 one-hot probabilities; NaN on invalid pixels, and everywhere
+        when no valid pixel has a weak label.
     """
     if image.ndim != 3 or weak.ndim != 3 or valid.shape != image.shape[1:]:
         raise ValueError(
@@ -42,7 +44,9 @@ def colour_cluster_vote(
         )
     if weak.shape[1:] != image.shape[1:]:
         raise ValueError(f"weak {weak.shape} is not on the image's grid {image.shape[1:]}")
-    from scipy.cluster.vq import kmeans2  # here: a pipeline that only names the step needs none
+    # Here, not at the top: a pipeline that only names the step needs neither.
+    from scipy.cluster.vq import kmeans2
+    from scipy.spatial.distance import cdist
 
     n_classes = weak.shape[0]
     result = np.full(weak.shape, np.nan, dtype=np.float32)
@@ -53,14 +57,22 @@ def colour_cluster_vote(
     with warnings.catch_warnings():
         # An empty cluster is harmless here: it labels no pixel.
         warnings.filterwarnings("ignore", message="One of the clusters is empty")
-        _, assignment = kmeans2(pixels, k, minit="++", seed=np.random.default_rng(seed))
+        # k-means++ divides by the summed distances to the centres so far, which are 0 once a
+        # flat tile (fewer colours than clusters) has a centre on each: the surplus centres
+        # repeat a colour and stay empty, so the 0/0 is harmless too.
+        warnings.filterwarnings("ignore", message="invalid value encountered in divide")
+        centres, assignment = kmeans2(pixels, k, minit="++", seed=np.random.default_rng(seed))
     votes = weak[:, valid]  # (K, N)
     voting = np.isfinite(votes).all(axis=0)
+    if not voting.any():
+        return result
     counts = np.zeros((k, n_classes), dtype=np.int64)
     winners = np.argmax(np.where(voting, votes, -np.inf), axis=0)
     np.add.at(counts, (assignment[voting], winners[voting]), 1)
     labelled = counts.sum(axis=1) > 0
-    one_hot = np.full((k, n_classes), np.nan, dtype=np.float32)
-    one_hot[labelled] = np.eye(n_classes, dtype=np.float32)[counts[labelled].argmax(axis=1)]
-    result[:, valid] = one_hot[assignment].T
+    nearest = np.flatnonzero(labelled)[
+        cdist(centres, centres[labelled], "sqeuclidean").argmin(axis=1)
+    ]
+    classes = counts[nearest].argmax(axis=1)
+    result[:, valid] = np.eye(n_classes, dtype=np.float32)[classes[assignment]].T
     return result

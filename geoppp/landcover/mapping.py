@@ -254,18 +254,19 @@ def weak_colour_model(config: ColourRefinementConfig) -> BatchModel:
 
 
 def colour_vote_model(n_clusters: int, seed: int) -> BatchModel:
-    """The colour-cluster vote baseline, tile by tile: k-means clusters of the image, each
-    taking the weak class most frequent in it (see
+    """The colour-cluster vote baseline, tile by tile: k-means clusters of every valid pixel,
+    each taking the weak class most frequent among its labelled pixels (see
     :func:`~geoppp.landcover.colour_vote.colour_cluster_vote`)."""
 
     def model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
-        usable = valid & arrays["labelled"]
+        # Every valid pixel is clustered and takes its cluster's class; only the labelled
+        # ones vote (unlabelled pixels carry NaN, which colour_cluster_vote counts as no vote).
+        weak = arrays["weak_labels"]  # the engine's stacked copy: ours to change
+        np.copyto(weak, np.float32(np.nan), where=~arrays["labelled"][:, np.newaxis])
         return np.stack(
             [
-                colour_cluster_vote(image, weak, ok, n_clusters=n_clusters, seed=seed)
-                for image, weak, ok in zip(
-                    arrays["image"], arrays["weak_labels"], usable, strict=True
-                )
+                colour_cluster_vote(image, votes, ok, n_clusters=n_clusters, seed=seed)
+                for image, votes, ok in zip(arrays["image"], weak, valid, strict=True)
             ]
         )
 

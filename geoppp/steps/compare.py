@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geoppp.atomic import write_text_atomically, written_atomically
 from geoppp.config import CompareStep, MappingStepConfig, RegionConfig
 from geoppp.errors import ConfigError
 from geoppp.geo.output import OutputOptions, check_writable
@@ -17,7 +18,7 @@ from geoppp.geo.quicklook import codes_preview, imagery_preview
 from geoppp.landcover.metrics import Scores
 from geoppp.region import for_tile, rgb_bands, truth_colours
 from geoppp.steps.mapping import step_outputs
-from geoppp.steps.report import score_map, write_text_atomically
+from geoppp.steps.report import score_map
 
 
 @dataclass(frozen=True)
@@ -191,9 +192,5 @@ def write_figure(path: Path, region: RegionConfig, rows: Sequence[ComparisonRow]
             axis.imshow(np.moveaxis(panel, 0, -1), interpolation="nearest")
             axis.set_title(title, fontsize=9)
     figure.tight_layout()
-    partial = path.with_name(f".{path.name}.partial.png")
-    try:
-        figure.savefig(partial, dpi=110, bbox_inches="tight")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with written_atomically(path, ".png") as temporary:
+        figure.savefig(temporary, dpi=110, bbox_inches="tight")

@@ -24,7 +24,7 @@ from geoppp.geo.grid import Grid
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.process_cache import per_process
 from geoppp.geo.quicklook import codes_preview, imagery_preview, write_panels
-from geoppp.geo.raster import grid_of, require_bands
+from geoppp.geo.raster import grid_of, require_bands, require_overlap
 from geoppp.geo.tilestore import file_identity, file_sha256
 from geoppp.landcover.mapping import (
     Imagery,
@@ -177,6 +177,10 @@ def prepare(
             imagery = Imagery(path, tuple(region.imagery.bands), region.imagery.nodata)
             if path not in sources:  # opening them checks them: a bad one fails before any map
                 sources[path] = weak_label_sources(region, grid, path)
+            if outputs.report is not None and region.ground_truth is not None:
+                truth = for_tile(region.ground_truth.path, region, path)
+                require_bands(truth, [region.ground_truth.band], "ground truth")
+                require_overlap(truth, grid, "ground truth")
             runs.append(PreparedRun(step, imagery, grid, outputs, sources[path]))
     paths = [str(options.path) for run in runs for options in run.outputs.all()]
     repeated = sorted({p for p in paths if paths.count(p) > 1})

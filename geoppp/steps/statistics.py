@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from geoppp.atomic import write_text_atomically
 from geoppp.config import LabelStatisticsStep, RegionConfig, load_region
 from geoppp.errors import ConfigError
 from geoppp.geo.grid import TileLayout
@@ -21,7 +22,6 @@ from geoppp.geo.raster import AlignedSource, grid_of, open_raster, read_aligned
 from geoppp.landcover.evaluation import value_lookup
 from geoppp.landcover.label_statistics import LabelStatistics, block_fractions
 from geoppp.region import for_tile, truth_classes, weak_label_sources
-from geoppp.steps.report import write_text_atomically
 
 READ_BLOCKS = 64
 """Statistics blocks a side read at once: memory follows the window, not the raster."""
