@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 import yaml
+from affine import Affine
 
 from geoppp.cli import main
 from geoppp.diffusion.checkpoint import load_checkpoint
@@ -173,3 +175,57 @@ def test_a_checkpoint_of_other_classes_is_not_resumed(tmp_path: Path, source: Pa
 
     with pytest.raises(CheckpointError, match="class_names"):
         check_file(pipeline, Overrides(overwrite=True))
+
+
+def test_a_label_only_prior_is_trained_from_a_label_raster_without_imagery(
+    tmp_path: Path,
+) -> None:
+    """A place with 1 m labels and no imagery (as regions/chesapeake-lulc.yaml): the region
+    names the label raster as its imagery, for its grid and nodata, and a labels-mode prior
+    is trained on its codes folded into the scheme."""
+    rng = np.random.default_rng(0)
+    codes = rng.choice([1, 3, 5, 8], size=(96, 96)).astype(np.uint8)
+    codes[:, :16] = 0  # nodata, as outside the Chesapeake tile's labelled part
+    transform = Affine(1.0, 0.0, 1_300_000, 0.0, -1.0, 1_780_000)
+    with rasterio.open(
+        tmp_path / "lulc.tif", "w", driver="GTiff", width=96, height=96, count=1,
+        dtype="uint8", crs="ESRI:102039", transform=transform, nodata=0,
+    ) as dataset:  # fmt: skip
+        dataset.write(codes[np.newaxis])
+    region = {
+        "name": "labels-only",
+        "imagery": {"paths": ["lulc.tif"], "bands": [1], "band_names": ["labels"]},
+        "classes": "chesapeake-4",
+        "ground_truth": {
+            "path": "lulc.tif",
+            "table": {1: "water", 3: "forest", 5: "field", 8: "impervious"},
+        },
+    }
+    (tmp_path / "region.yaml").write_text(yaml.safe_dump(region))
+    pipeline = {
+        "region": "region.yaml",
+        "execution": {"progress": False},
+        "steps": [
+            {
+                "name": "train",
+                "kind": "train_prior",
+                "patches": {"mode": "labels", "gsd": 1.0, "size": 16},
+                "denoiser": TINY_DENOISER,
+                "timesteps": 50,
+                "training": {"steps": 2, "batch_size": 2, "checkpoint_every": 2},
+                "outputs": {"checkpoint": "prior.safetensors"},
+            }
+        ],
+    }
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    lines: list[str] = []
+    run_pipeline(tmp_path / "pipeline.yaml", log=lines.append)
+    prior = load_checkpoint(tmp_path / "prior.safetensors")
+    assert prior.layout["mode"] == "labels"
+    assert prior.layout["class_names"] == ["water", "forest", "field", "impervious"]
+    assert prior.layout["channels"] == 4  # one per class, no image channel
+    # The patches hold every class of the fold, each about a quarter (none of the nodata).
+    frequencies = next(line for line in lines if "classes water" in line)
+    shares = dict(re.findall(r"(water|forest|field|impervious) ([0-9.]+)", frequencies))
+    assert sorted(shares) == ["field", "forest", "impervious", "water"]
+    assert all(0.15 < float(share) < 0.35 for share in shares.values()), frequencies
