@@ -12,7 +12,7 @@ import rasterio
 
 from geoppp import api
 from geoppp.cli import main
-from geoppp.qgis_bridge import clean_environment
+from geoppp.qgis_plugin.bridge import clean_environment
 
 
 def test_clean_environment_drops_qgis_settings() -> None:
@@ -65,7 +65,7 @@ def test_a_qgis_script_maps_a_region_despite_qgis_environment(tmp_path: Path) ->
 
 
 def test_a_failing_command_raises_with_geoppp_message(tmp_path: Path) -> None:
-    from geoppp.qgis_bridge import GeopppFailed, run_geoppp
+    from geoppp.qgis_plugin.bridge import GeopppFailed, run_geoppp
 
     lines: list[str] = []
     try:
