@@ -160,12 +160,35 @@ def evaluate(config: dict[str, Any], class_map: str) -> dict[str, Any]:
     }
 
 
+def run_pipeline(config: dict[str, Any]) -> dict[str, Any]:
+    """Run a one-step pipeline and see which class maps QGIS would load."""
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProject
+
+    folder = Path(config["work"]) / "pipeline"
+    folder.mkdir(parents=True)
+    pipeline = folder / "pipeline.yaml"
+    pipeline.write_text(
+        f"region: {config['region']}\n"
+        "steps:\n"
+        "  - {name: weak, kind: weak_argmax, outputs: {class_map: weak.tif}}\n"
+    )
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    results = processing.run("geoppp:run_pipeline", {"PIPELINE": str(pipeline)}, context=context)
+    return {
+        "outputs": results["OUTPUTS"],
+        "to_load": {path: d.name for path, d in context.layersToLoadOnCompletion().items()},
+    }
+
+
 def main(config_path: str) -> None:
     config = json.loads(Path(config_path).read_text())
     application = start_qgis(Path(config["profile"]))
     report: dict[str, Any] = {"algorithms": describe_algorithms()}
     report["map_region"] = map_region(config)
     report["evaluate"] = evaluate(config, report["map_region"]["results"]["OUTPUT"])
+    report["pipeline"] = run_pipeline(config)
     report["cancel"] = cancel_map_region(config)
     application.exitQgis()
     print(json.dumps(report, default=str))
