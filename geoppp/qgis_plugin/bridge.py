@@ -121,6 +121,7 @@ def run_geoppp(
         stderr=subprocess.STDOUT,
         text=True,  # universal newlines: each ``\r`` of a progress bar ends a line
         env=clean_environment(),
+        creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console from QGIS
     ) as process:
         for line in _lines_until_cancelled(process, cancelled or (lambda: False)):
             if not TERMINAL_CODE.sub("", line).strip():
