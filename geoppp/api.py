@@ -18,37 +18,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
-
-from torch import Tensor
-from torchvision.utils import save_image
+from typing import TYPE_CHECKING, Any, Literal
 
 from geoppp.config import PipelineConfig, RegionConfig, validate_document
 from geoppp.config import load_region as read_region
-from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
-from geoppp.diffusion.training import TrainingResult
 from geoppp.errors import ConfigError
-from geoppp.landcover.mapping import MapResult
-from geoppp.landcover.metrics import Scores
-from geoppp.landcover.priors import prior_path
-from geoppp.landcover.synthetic import MIN_SIZE, DemoRegion
-from geoppp.landcover.synthetic import make_demo_region as write_demo_region
 from geoppp.pipeline import Overrides, check_file, run_pipeline, run_pipeline_config
-from geoppp.preview import write_region_preview
-from geoppp.steps.report import score_map
-from geoppp.steps.training import sample_checkpoint
-from geoppp.tasks.digits.classifier import load_classifier
-from geoppp.tasks.digits.data import load_digits
-from geoppp.tasks.digits.evaluation import Cell as DigitsCell
-from geoppp.tasks.digits.evaluation import evaluate as evaluate_generation
-from geoppp.tasks.digits.generation import SHIPPED as SHIPPED_DIGITS
-from geoppp.tasks.digits.generation import DigitConstraintsConfig, reference_settings
-from geoppp.tasks.digits.generation import generate_digits as run_digits
-from geoppp.tasks.digits.pipeline import LAYOUT as DIGITS_LAYOUT
-from geoppp.tasks.tsp.evaluation import Row as TspRow
-from geoppp.tasks.tsp.evaluation import evaluate as evaluate_tours
-from geoppp.tasks.tsp.solve import SolveConfig, SolvedInstance, solve_instance
-from geoppp.tasks.tsp.solve import load_prior as load_tsp_prior
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from geoppp.diffusion.checkpoint import LoadedCheckpoint
+    from geoppp.diffusion.training import TrainingResult
+    from geoppp.domain_transfer import TransferResult
+    from geoppp.landcover.chesapeake_patches import PatchRegions
+    from geoppp.landcover.evaluation import MapScores
+    from geoppp.landcover.mapping import MapResult
+    from geoppp.landcover.synthetic import DemoRegion
+    from geoppp.tasks.digits.evaluation import Cell as DigitsCell
+    from geoppp.tasks.tsp.evaluation import Row as TspRow
+    from geoppp.tasks.tsp.solve import SolvedInstance
+
+# Each function imports what only it needs (torch, the tasks, matplotlib), so that
+# `geoppp validate`, a weak_argmax map and `import geoppp.api` itself do not load torch.
 
 Method = Literal["plug_and_play", "weak_argmax", "colour_vote"]
 Log = Callable[[str], None]
@@ -60,6 +52,7 @@ __all__ = [
     "generate_digits",
     "load_prior",
     "load_region",
+    "make_chesapeake_regions",
     "make_demo_region",
     "preview_region",
     "run_pipeline",
@@ -67,6 +60,7 @@ __all__ = [
     "segment_region",
     "solve_tsp",
     "train_prior",
+    "transfer",
     "validate",
 ]
 
@@ -95,9 +89,31 @@ def make_demo_region(
         >>> files.region_yaml.name, sorted(p.name for p in files.imagery.parent.glob("*.tif"))
         ('region.yaml', ['imagery.tif', 'labels.tif', 'nlcd.tif'])
     """
+    from geoppp.landcover.synthetic import MIN_SIZE
+    from geoppp.landcover.synthetic import make_demo_region as write_demo_region
+
     if size is not None and size < MIN_SIZE:
         raise ConfigError(f"size {size}: a demo region needs at least {MIN_SIZE} pixels a side")
     return write_demo_region(Path(folder), domain, size, seed)
+
+
+def make_chesapeake_regions(patches: str | Path, out: str | Path) -> PatchRegions:
+    """Write the real Chesapeake Land Cover patches as GeoTIFF regions.
+
+    Args:
+        patches: the folder of the ``*-N.npz`` patches and their ``index.csv`` (e.g.
+            ``../shared/data/chesapeake/patches``).
+        out: created if needed; receives per patch ``pN_naip.tif`` (R, G, B, NIR),
+            ``pN_nlcd.tif`` (NLCD codes) and ``pN_lc.tif`` (1 m land cover), all on one
+            1 m grid in EPSG:26917, and the regions ``source.yaml`` (patches 1, 2, 3, 5, 7),
+            ``target.yaml`` (0, 4, 6) and ``all.yaml``.
+
+    Returns:
+        The imagery written per patch (``.imagery``) and the region YAMLs (``.regions``).
+    """
+    from geoppp.landcover.chesapeake_patches import write_patch_regions
+
+    return write_patch_regions(Path(patches), Path(out))
 
 
 def segment_region(
@@ -158,6 +174,70 @@ def segment_region(
     pipeline = _pipeline(region, step, batch_size, workers, progress, "segment_region")
     [report_of_step] = run_pipeline_config(pipeline, Overrides(overwrite=overwrite), log)
     return report_of_step.results
+
+
+def transfer(
+    source: str | Path,
+    target: str | Path,
+    class_map: str | Path,
+    *,
+    prior: str | Path | None = None,
+    probabilities: str | Path | None = None,
+    cache: str | Path | None = None,
+    settings: Mapping[str, Any] | None = None,
+    network_training: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    batch_size: int = 25,
+    progress: bool = True,
+    log: Log = print,
+) -> TransferResult:
+    """Map a target region with what a labelled source region teaches (the paper's use).
+
+    From the source (a region with ground truth) it derives, once, label statistics (per
+    NLCD code; when the source has a code raster), a segmentation network (the learned
+    likelihood) and, when no shipped prior has the classes, a label-only prior; they are
+    cached, so a second run trains nothing. The target (weak labels, no 1 m labels) is then
+    mapped by plug-and-play inference with the best measured settings
+    (:data:`geoppp.domain_transfer.PLUG_AND_PLAY`).
+
+    Args:
+        source: region YAML with ``ground_truth``.
+        target: region YAML to map; same classes and bands as the source.
+        class_map: GeoTIFF to write (``{imagery}`` in it for several imagery files).
+        prior: a shipped prior's name or a checkpoint; default: a shipped prior with the
+            target's classes (label-only first), else one trained on the source.
+        probabilities: optional probability GeoTIFF, ``{imagery}`` as in ``class_map``.
+        cache: folder for what the source gives; default ``transfer-cache/`` beside the map.
+        settings: fields of the plug-and-play step over the defaults (e.g.
+            ``{"optimiser": {"steps": 50}}``).
+        network_training: fields of the source network's training over the defaults
+            (e.g. ``{"steps": 400}``).
+        overwrite: replace existing maps.
+        batch_size: tiles per model call.
+        progress: show progress bars.
+        log: receives one line per event.
+
+    Returns:
+        The maps (``.results``), what the source gave (``.source``: ``.statistics``,
+        ``.network``, ``.prior``, ``.reused``) and the seconds of each stage (``.seconds``).
+    """
+    from geoppp.domain_transfer import transfer as run_transfer
+
+    _make_folders([class_map, probabilities])
+    return run_transfer(
+        Path(source),
+        Path(target),
+        Path(class_map),
+        prior=None if prior is None else str(prior),
+        probabilities=None if probabilities is None else Path(probabilities),
+        cache=None if cache is None else Path(cache),
+        settings=settings,
+        network_training=network_training,
+        overwrite=overwrite,
+        batch_size=batch_size,
+        progress=progress,
+        log=log,
+    )
 
 
 def train_prior(
@@ -230,13 +310,18 @@ def load_prior(name_or_path: str | Path) -> LoadedCheckpoint:
         >>> prior.layout["mode"], prior.layout["class_names"][0]
         ('labels', 'water')
     """
+    from geoppp.diffusion.checkpoint import load_checkpoint
+    from geoppp.landcover.priors import prior_path
+
     return load_checkpoint(prior_path(name_or_path))
 
 
 def evaluate(
     region: str | Path, class_map: str | Path, imagery: str | Path | None = None
-) -> Scores:
-    """Accuracy, per-class IoU and mIoU of a class map against the region's ground truth.
+) -> MapScores:
+    """Accuracy, per-class IoU and mIoU of a class map against the region's ground truth,
+    and what they were computed over: the pixels scored and left out (nodata, values of no
+    class), whether the truth was resampled, and how much of the truth the map covers.
 
     Args:
         region: a region YAML with ``ground_truth``.
@@ -244,11 +329,17 @@ def evaluate(
             :func:`segment_region`).
         imagery: which imagery file the map covers; the region's first when None.
 
+    Raises:
+        geoppp.errors.ClassMapError: the map does not hold integer class values.
+        geoppp.errors.NoOverlapError: the map and the ground truth share no scored pixel.
+
     Example:
         >>> scores = evaluate("demo/target/region.yaml", "maps/weak.tif")
         >>> 0.5 < scores.accuracy <= 1.0, len(scores.iou)
         (True, 5)
     """
+    from geoppp.steps.report import score_map
+
     config = read_region(Path(region))
     if config.ground_truth is None:
         raise ConfigError(f"{region}: the region has no ground_truth to evaluate against")
@@ -296,6 +387,8 @@ def preview_region(
         >>> preview_region("demo/target/region.yaml", "target.png").name
         'target.png'
     """
+    from geoppp.preview import write_region_preview
+
     return write_region_preview(Path(region), Path(out), imagery, max_size)
 
 
@@ -319,6 +412,8 @@ def sample_prior(
         >>> path.name, summary.startswith("class")
         ('samples.png', True)
     """
+    from geoppp.steps.training import sample_checkpoint
+
     return sample_checkpoint(Path(prior), n, Path(out), seed, steps)
 
 
@@ -347,6 +442,9 @@ def solve_tsp(
         >>> sorted(solved.tour.tolist()), round(solved.gap, 6)
         ([0, 1, 2, 3, 4, 5], 0.0)
     """
+    from geoppp.tasks.tsp.settings import SolveConfig
+    from geoppp.tasks.tsp.solve import solve_instance
+
     return solve_instance(Path(path), None, SolveConfig(steps=steps), seed, progress)
 
 
@@ -382,6 +480,11 @@ def generate_digits(
         >>> tuple(images.shape), Path("grid.png").is_file()
         ((2, 1, 32, 32), True)
     """
+    from torchvision.utils import save_image
+
+    from geoppp.tasks.digits.generation import generate_digits as run_digits
+    from geoppp.tasks.digits.settings import DigitConstraintsConfig
+
     spec = validate_document(
         {"digit": digit, "symmetric": symmetric, "inpaint": inpaint},
         DigitConstraintsConfig,
@@ -424,6 +527,10 @@ def evaluate_tsp(
         >>> rows[0].gap_percent, "greedy edge + 2-opt" in [row.method for row in rows]
         (0.0, True)
     """
+    from geoppp.tasks.tsp.evaluation import evaluate as evaluate_tours
+    from geoppp.tasks.tsp.settings import SolveConfig
+    from geoppp.tasks.tsp.solve import load_prior as load_tsp_prior
+
     prior = load_tsp_prior() if with_prior else None
     return evaluate_tours(
         nodes, instances, seed, prior, SolveConfig(steps=steps), batch_size, progress=progress
@@ -453,6 +560,14 @@ def evaluate_digits(
         >>> len(cells), sorted({cell.method for cell in cells})
         (12, ['constraint_only', 'geoppp', 'unconditional'])
     """
+    from geoppp.diffusion.checkpoint import load_checkpoint
+    from geoppp.tasks.digits.classifier import load_classifier
+    from geoppp.tasks.digits.data import load_digits
+    from geoppp.tasks.digits.evaluation import evaluate as evaluate_generation
+    from geoppp.tasks.digits.generation import reference_settings
+    from geoppp.tasks.digits.pipeline import LAYOUT as DIGITS_LAYOUT
+    from geoppp.tasks.digits.settings import SHIPPED as SHIPPED_DIGITS
+
     prior = load_checkpoint(SHIPPED_DIGITS / "prior.safetensors", expected_layout=DIGITS_LAYOUT)
     return evaluate_generation(
         prior,

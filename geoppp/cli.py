@@ -12,51 +12,79 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from geoppp import __version__, api
+import geoppp
+from geoppp import __version__
 from geoppp.errors import GeopppError
-from geoppp.pipeline import Overrides
-from geoppp.tasks.digits.cli import add_commands as add_digits_commands
-from geoppp.tasks.tsp.cli import add_commands as add_tsp_commands
+
+if TYPE_CHECKING:
+    from geoppp.pipeline import Overrides
+
+# Start-up imports only the standard library: the commands reach the library through
+# `geoppp.<function>`, which imports it on first use, so `geoppp --help` builds only the
+# parser, each command loads what it needs (torch only for those that run a model), and a
+# Ctrl-C while that loads is caught in `main` like one during the command.
 
 DEMO_FOLDER = Path("demo-data")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout`, SLURM and `docker stop` send), raised where the program is, as
+    Ctrl-C raises KeyboardInterrupt, so that every `with` and `finally` on the way out removes
+    its temporary files."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    arguments = parser.parse_args(argv)
-    with _terminate_as_interrupt():
+    with sigterm_raises():
         try:
+            arguments = build_parser().parse_args(argv)
             return int(arguments.handler(arguments))
         except GeopppError as error:
             print(f"geoppp: error: {error}", file=sys.stderr)
             return 2
+        except OSError as error:
+            # What the system refuses at run time (a disk that fills, a file removed midway):
+            # expected failures, that the message names the file of rather than a traceback.
+            print(f"geoppp: error: {describe_os_error(error)}", file=sys.stderr)
+            return 2
+        except Terminated:
+            print("geoppp: terminated; no partial output was left behind", file=sys.stderr)
+            return 128 + signal.SIGTERM
         except KeyboardInterrupt:
             print("geoppp: interrupted; no partial output was left behind", file=sys.stderr)
             return 130
 
 
 @contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """While a command runs, SIGTERM (``kill``, a batch system's stop, the QGIS plugin's
-    cancel) stops it as Ctrl+C does, removing partial outputs. A parent cannot rely on
-    SIGINT: a child started from a background job ignores it."""
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (Python's
+    default lets the process die at once, leaving temporary files behind)."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield  # only the main thread may set a handler, and a host program owns it
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupt(signal_number: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def describe_os_error(error: OSError) -> str:
+    """An operating-system error in one line, naming the file where it has one."""
+    if error.filename is None:
+        return str(error)
+    return f"{error.filename}: {error.strerror or error}"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from geoppp.tasks.digits.cli import add_commands as add_digits_commands
+    from geoppp.tasks.tsp.cli import add_commands as add_tsp_commands
+
     parser = argparse.ArgumentParser(
         prog="geoppp",
         description="Land-cover maps from aerial imagery with a diffusion model as a prior.",
@@ -119,6 +147,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(segment)
     segment.set_defaults(handler=_segment)
 
+    transfer = commands.add_parser(
+        "transfer",
+        help="map a target region with what a labelled source region teaches (statistics, "
+        "a network, a prior; cached), by plug-and-play inference with the best settings",
+    )
+    transfer.add_argument("--source", type=Path, required=True, help="source region YAML")
+    transfer.add_argument("--target", type=Path, required=True, help="target region YAML")
+    transfer.add_argument(
+        "--out", type=Path, required=True, help="class map GeoTIFF ({imagery} for several)"
+    )
+    transfer.add_argument("--prior", help="shipped prior name or checkpoint (default: matched)")
+    transfer.add_argument("--probabilities", type=Path, help="also write class probabilities")
+    transfer.add_argument(
+        "--cache", type=Path, help="folder of what the source gives (default: beside --out)"
+    )
+    transfer.add_argument("--steps", type=int, help="optimiser steps (default 100)")
+    transfer.add_argument(
+        "--network-steps", type=int, help="training steps of the source network (default 200)"
+    )
+    _add_overrides(transfer)
+    transfer.set_defaults(handler=_transfer)
+
     evaluate = commands.add_parser(
         "evaluate", help="score a class map against its region's ground truth"
     )
@@ -178,6 +228,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo_region.add_argument("--seed", type=int, default=0)
     demo_region.set_defaults(handler=_make_demo_region)
 
+    chesapeake = commands.add_parser(
+        "make-chesapeake-regions",
+        help="write the real Chesapeake Land Cover patches (.npz) as GeoTIFF regions: "
+        "source, target and all",
+    )
+    chesapeake.add_argument(
+        "--patches",
+        type=Path,
+        default=Path("../shared/data/chesapeake/patches"),
+        help="folder of the *-N.npz patches and their index.csv",
+    )
+    chesapeake.add_argument(
+        "--out", type=Path, default=Path("chesapeake-data"), help="folder to write into"
+    )
+    chesapeake.set_defaults(handler=_make_chesapeake_regions)
+
     demo = commands.add_parser(
         "demo",
         help="make the demo regions, map the target with the shipped priors, the baselines "
@@ -225,6 +291,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(arguments: argparse.Namespace) -> Overrides:
+    from geoppp.pipeline import Overrides
+
     return Overrides(
         overwrite=arguments.overwrite,
         workers=arguments.workers,
@@ -237,25 +305,25 @@ def _overrides(arguments: argparse.Namespace) -> Overrides:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    api.run_pipeline(arguments.pipeline, _overrides(arguments))
+    geoppp.run_pipeline(arguments.pipeline, _overrides(arguments))
     return 0
 
 
 def _validate(arguments: argparse.Namespace) -> int:
-    for line in api.validate(arguments.file, arguments.overwrite):
+    for line in geoppp.validate(arguments.file, arguments.overwrite):
         print(line)
     return 0
 
 
 def _show(arguments: argparse.Namespace) -> int:
     out = arguments.out or Path(f"{arguments.region.stem}-preview.png")
-    api.preview_region(arguments.region, out, arguments.imagery, arguments.max_size)
+    geoppp.preview_region(arguments.region, out, arguments.imagery, arguments.max_size)
     print(f"wrote {out}")
     return 0
 
 
 def _sample(arguments: argparse.Namespace) -> int:
-    out, statistics = api.sample_prior(
+    out, statistics = geoppp.sample_prior(
         arguments.checkpoint, arguments.out, arguments.n, arguments.seed, arguments.steps
     )
     print(f"wrote {arguments.n} samples to {out}\n  samples: {statistics}")
@@ -267,7 +335,7 @@ def _segment(arguments: argparse.Namespace) -> int:
     settings = {}
     if arguments.steps is not None:
         settings["optimiser"] = {"steps": arguments.steps}
-    api.segment_region(
+    geoppp.segment_region(
         arguments.region,
         arguments.out,
         method=arguments.method,
@@ -283,10 +351,38 @@ def _segment(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _transfer(arguments: argparse.Namespace) -> int:
+    overrides = _overrides(arguments)
+    settings = {}
+    if arguments.steps is not None:
+        settings["optimiser"] = {"steps": arguments.steps}
+    result = geoppp.transfer(
+        arguments.source,
+        arguments.target,
+        arguments.out,
+        prior=arguments.prior,
+        probabilities=arguments.probabilities,
+        cache=arguments.cache,
+        settings=settings,
+        network_training=(
+            None if arguments.network_steps is None else {"steps": arguments.network_steps}
+        ),
+        overwrite=overrides.overwrite,
+        batch_size=overrides.batch_size or 25,
+        progress=overrides.progress is not False,
+    )
+    area = sum(r.megapixels * r.pixel_area for r in result.results)  # Mpx × m² = km²
+    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result.seconds.items())
+    print(f"transfer: {len(result.results)} map(s), {area:.3f} km²; {stages}")
+    return 0
+
+
 def _evaluate(arguments: argparse.Namespace) -> int:
-    scores = api.evaluate(arguments.region, arguments.class_map)
+    from geoppp.steps.report import format_coverage
+
+    scores = geoppp.evaluate(arguments.region, arguments.class_map)
     if arguments.json:
-        names = api.load_region(arguments.region).classes.names
+        names = geoppp.load_region(arguments.region).classes.names
         iou = {
             name: None if math.isnan(v) else v for name, v in zip(names, scores.iou, strict=True)
         }
@@ -294,6 +390,8 @@ def _evaluate(arguments: argparse.Namespace) -> int:
         print(json.dumps({**document, "iou": iou}))
         return 0
     print(f"accuracy {scores.accuracy:.3f}, mIoU {scores.miou:.3f} over {scores.pixels} pixels")
+    for line in format_coverage(scores):
+        print(line)
     return 0
 
 
@@ -347,8 +445,16 @@ def _make_demo_regions(
     seed: int = 0,
 ) -> None:
     for domain in domains:
-        region = api.make_demo_region(parent / domain, domain, size, seed)
+        region = geoppp.make_demo_region(parent / domain, domain, size, seed)
         print(f"wrote the {domain} demo region to {region.imagery.parent}")
+
+
+def _make_chesapeake_regions(arguments: argparse.Namespace) -> int:
+    written = geoppp.make_chesapeake_regions(arguments.patches, arguments.out)
+    print(f"wrote {len(written.imagery)} patches to {arguments.out}")
+    for split, path in written.regions.items():
+        print(f"  {split}: {path}")
+    return 0
 
 
 def _demo(arguments: argparse.Namespace) -> int:
@@ -357,8 +463,10 @@ def _demo(arguments: argparse.Namespace) -> int:
         raise GeopppError(
             f"{pipeline} not found; run `geoppp demo` from the root of a geoppp checkout"
         )
+    from geoppp.pipeline import Overrides
+
     _make_demo_regions(pipeline.resolve().parent.parent / DEMO_FOLDER, ("source", "target"))
-    api.run_pipeline(pipeline, Overrides(overwrite=True, restart=arguments.restart))
+    geoppp.run_pipeline(pipeline, Overrides(overwrite=True, restart=arguments.restart))
     return 0
 
 

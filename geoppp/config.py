@@ -24,14 +24,16 @@ from pydantic import (
     model_validator,
 )
 
-from geoppp.diffusion.ppp import PlugAndPlayConfig
-from geoppp.diffusion.training import TrainingConfig
+from geoppp.diffusion.settings import PlugAndPlayConfig, TrainingConfig
 from geoppp.errors import ConfigError
-from geoppp.landcover.colour_model import ColourRefinementConfig
 from geoppp.landcover.cooccurrence import builtin_tables
-from geoppp.landcover.inference import ConstraintsConfig
 from geoppp.landcover.schemes import ClassSchemeConfig, load_scheme
-from geoppp.landcover.segmentation import NetworkConfig, SegmentationTrainingConfig
+from geoppp.landcover.settings import (
+    ColourRefinementConfig,
+    ConstraintsConfig,
+    NetworkConfig,
+    SegmentationTrainingConfig,
+)
 
 
 def _resolve(path: Path, info: ValidationInfo) -> Path:
@@ -107,6 +109,10 @@ class ImageryConfig(Strict):
 
 
 ClassName = str
+HARD_LABEL_CONFIDENCE = 0.8
+"""Default probability of a hard weak label's class (a code naming one class, a mask): a
+one-hot label is a floor no colour evidence can lift (a colour readout of block-majority
+labels with 20 % of blocks wrong returned exactly their argmax)."""
 
 
 class CodeRasterConfig(Strict):
@@ -118,6 +124,14 @@ class CodeRasterConfig(Strict):
     table: dict[int, ClassName | dict[ClassName, float]] = Field(
         description="Code → class name, or code → {class name: probability}. Codes not in "
         "the table carry no weak label."
+    )
+    confidence: float = Field(
+        HARD_LABEL_CONFIDENCE,
+        gt=0,
+        le=1,
+        description="Probability of the class a code names (a plain class name in `table`); "
+        "the rest is spread over the other classes, so that the prior and the colour terms "
+        "can correct a wrong code (1: one-hot).",
     )
 
 
@@ -180,6 +194,13 @@ class VectorConfig(Strict):
     path: FilePath
     class_name: ClassName = Field(alias="class", description="Class the features belong to.")
     buffer: float = Field(0.0, ge=0, description="Buffer around features, in imagery CRS units.")
+    confidence: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Probability of the class inside features, the rest spread over the "
+        "others (1: one-hot; drawn geometry is usually right).",
+    )
 
 
 class MaskRasterConfig(Strict):
@@ -191,6 +212,13 @@ class MaskRasterConfig(Strict):
     band: int = Field(1, ge=1)
     class_name: ClassName = Field(alias="class", description="Class of the non-zero pixels.")
     buffer: float = Field(0.0, ge=0, description="Grow the mask by this, in imagery CRS units.")
+    confidence: float = Field(
+        HARD_LABEL_CONFIDENCE,
+        gt=0,
+        le=1,
+        description="Probability of the class at non-zero pixels, the rest spread over the "
+        "others, so that the prior and colour terms can correct it (1: one-hot).",
+    )
 
 
 WeakLabelConfig = Annotated[
@@ -376,7 +404,8 @@ class TrainPriorStep(Strict):
 
 class ColourVoteStep(Strict):
     """Baseline: k-means clusters of each tile's image, each cluster taking the weak class
-    most frequent in it."""
+    most frequent in it (a cluster without weak labels: that of the nearest colour), so that
+    every valid pixel of a tile with a weak label is labelled."""
 
     kind: Literal["colour_vote"]
     name: str = Field(min_length=1, description="Unique within the pipeline.")
@@ -415,6 +444,18 @@ class PlugAndPlayStep(Strict):
         "step: shipped ones by name (e.g. demo-source) or a JSON file (a path relative to "
         "this YAML), for the `statistics` constraint.",
     )
+    network: FilePath | None = Field(
+        None,
+        description="A segmentation network trained on the labelled source region (a "
+        "train_segmentation checkpoint): its class probabilities on the imagery are the "
+        "`network` constraint and a factor of the readout (`network_readout`).",
+    )
+    network_readout: float = Field(
+        1.0,
+        ge=0,
+        description="With a `network`: the readout's probabilities are multiplied by the "
+        "network's to this power, at the imagery's resolution (0: not at all).",
+    )
     weak_detail: bool = Field(
         True,
         description="Multiply the prior's upsampled probabilities by the weak labels' detail "
@@ -437,6 +478,11 @@ class PlugAndPlayStep(Strict):
             raise ValueError(
                 "constraints.statistics is switched on but no `statistics` file is given; "
                 "measure one with a label_statistics step on the source region"
+            )
+        if self.constraints.network > 0 and self.network is None:
+            raise ValueError(
+                "constraints.network is switched on but no `network` is given; train one on "
+                "the source region with a train_segmentation step"
             )
         return self
 
@@ -465,6 +511,11 @@ class LabelStatisticsStep(Strict):
 
     kind: Literal["label_statistics"]
     name: str = Field(min_length=1, description="Unique within the pipeline.")
+    region: FilePath | None = Field(
+        None,
+        description="Region YAML to measure on instead of the pipeline's (e.g. the labelled "
+        "source region, when the pipeline maps a target); same classes.",
+    )
     cell: float = Field(32.0, gt=0, description="Block side in metres (NLCD cells are 30 m).")
     min_cells: int = Field(5, ge=1, description="Fewest blocks a code needs to be kept.")
     outputs: StatisticsOutputsConfig
@@ -696,7 +747,14 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
     try:
-        document = yaml.safe_load(path.read_text())
+        # libyaml's parser where PyYAML has it: the pure-Python one took 0.1 s of a `validate`.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: byte {error.start} (0x{error.object[error.start]:02x}) is not UTF-8 text; "
+            "save the file as UTF-8 (an editor's 'encoding' setting, or `iconv -t UTF-8`)"
+        ) from error
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

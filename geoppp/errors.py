@@ -33,6 +33,10 @@ class BandError(GeopppError, ValueError):
     """A raster does not have the bands the configuration asks for."""
 
 
+class ClassMapError(GeopppError, ValueError):
+    """A raster given as a class map does not hold integer class values."""
+
+
 class TilingError(GeopppError, ValueError):
     """Tile size, halo or batch size are inconsistent."""
 

@@ -7,14 +7,16 @@ the first pixel is computed, so a bad configuration fails fast and leaves no out
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rasterio
-import torch
 from pydantic import ValidationError
 
 from geoppp.config import (
@@ -32,19 +34,10 @@ from geoppp.config import (
     load_region,
     read_yaml,
 )
-from geoppp.diffusion.training import TrainingResult
 from geoppp.errors import ConfigError
-from geoppp.geo.cluster import Cluster, connect
-from geoppp.geo.raster import grid_of, require_bands
-from geoppp.landcover.mapping import MapResult
-from geoppp.landcover.segmentation import NetworkTraining
-from geoppp.region import weak_label_sources
-from geoppp.steps.compare import (
-    ComparisonRow,
-    PreparedComparison,
-    prepare_comparison,
-    run_comparison,
-)
+from geoppp.geo.raster import grid_of, require_bands, require_overlap
+from geoppp.region import for_tile, refuse_inputs_as_outputs, weak_label_sources
+from geoppp.steps.compare import PreparedComparison, prepare_comparison, run_comparison
 from geoppp.steps.mapping import PreparedRun, prepare, run_mapping, step_outputs
 from geoppp.steps.segmentation import (
     PreparedNetworkTraining,
@@ -52,14 +45,35 @@ from geoppp.steps.segmentation import (
     run_network_training,
 )
 from geoppp.steps.statistics import PreparedStatistics, prepare_statistics, run_statistics
-from geoppp.steps.training import PreparedTraining, prepare_training, run_training
 from geoppp.steps.uncertainty import PreparedUncertainty, prepare_uncertainty, run_uncertainty
-from geoppp.tasks import TaskPipeline
-from geoppp.tasks.digits.pipeline import DIGITS_PIPELINE
-from geoppp.tasks.tsp.pipeline import TSP_PIPELINE
 
-# The reference tasks' pipelines, by the value of their YAML's top-level `task:` key.
-TASK_PIPELINES: dict[str, TaskPipeline] = {"digits": DIGITS_PIPELINE, "tsp": TSP_PIPELINE}
+if TYPE_CHECKING:
+    from geoppp.diffusion.training import TrainingResult
+    from geoppp.geo.cluster import Cluster
+    from geoppp.landcover.mapping import MapResult
+    from geoppp.landcover.segmentation import NetworkTraining
+    from geoppp.steps.compare import ComparisonRow
+    from geoppp.steps.training import PreparedTraining
+    from geoppp.tasks import TaskPipeline
+
+    PreparedStep = (
+        PreparedRun
+        | PreparedTraining
+        | PreparedStatistics
+        | PreparedComparison
+        | PreparedNetworkTraining
+        | PreparedUncertainty
+    )
+
+# Imported where a step or a command needs them, as torch, dask.distributed and the tasks
+# are: checking a YAML and the torch-free steps (weak_argmax, colour_vote) do not load them.
+
+TASK_PIPELINES: dict[str, tuple[str, str]] = {
+    "digits": ("geoppp.tasks.digits.pipeline", "DIGITS_PIPELINE"),
+    "tsp": ("geoppp.tasks.tsp.pipeline", "TSP_PIPELINE"),
+}
+"""The reference tasks' pipelines, by the value of their YAML's top-level `task:` key: the
+module and the name of its :class:`~geoppp.tasks.TaskPipeline`."""
 
 
 @dataclass(frozen=True)
@@ -106,16 +120,6 @@ class StepReport:
     uncertainty: list[dict[str, Any]] | None = None
 
 
-PreparedStep = (
-    PreparedRun
-    | PreparedTraining
-    | PreparedStatistics
-    | PreparedComparison
-    | PreparedNetworkTraining
-    | PreparedUncertainty
-)
-
-
 def pipeline_name(pipeline: PipelineConfig) -> str:
     return ", ".join(step.name for step in pipeline.steps)
 
@@ -124,6 +128,7 @@ def prepare_steps(
     pipeline: PipelineConfig, region: RegionConfig, overwrite: bool
 ) -> list[PreparedStep]:
     """Check every step (inputs, outputs, configuration) before any of them runs."""
+    refuse_inputs_as_outputs(region, pipeline_outputs(pipeline, region), pipeline.region)
     mapping_steps = [step for step in pipeline.steps if isinstance(step, MAPPING_STEPS)]
     produced = frozenset(
         step.outputs.statistics.resolve()
@@ -138,6 +143,8 @@ def prepare_steps(
     prepared: list[PreparedStep] = []
     for position, step in enumerate(pipeline.steps):
         if isinstance(step, TrainPriorStep):
+            from geoppp.steps.training import prepare_training
+
             prepared.append(prepare_training(step, region, overwrite))
         elif isinstance(step, TrainSegmentationStep):
             # A class map of an earlier step may be the labels (distillation).
@@ -160,6 +167,18 @@ def prepare_steps(
         else:
             prepared.extend(run for run in mapping if run.step is step)
     return prepared
+
+
+def pipeline_outputs(pipeline: PipelineConfig, region: RegionConfig) -> list[Path]:
+    """Every file the steps' ``outputs`` name, ``{imagery}`` replaced for each imagery file."""
+    named = [
+        value for step in pipeline.steps for _, value in step.outputs if isinstance(value, Path)
+    ]
+    return [
+        Path(str(path).replace("{imagery}", imagery.stem))
+        for path in named
+        for imagery in region.imagery.paths
+    ]
 
 
 def run_pipeline(
@@ -189,10 +208,9 @@ def run_pipeline_config(
         if execution.on_cluster and any(isinstance(p, PreparedRun) for p in steps):
             cluster = stack.enter_context(open_cluster(execution, log))
         for prepared in steps:
-            if isinstance(prepared, PreparedTraining):
-                reports[prepared.step.name].training = run_training(
-                    prepared, execution.progress, log
-                )
+            if isinstance(prepared, PreparedRun):
+                result = run_mapping(prepared, region, execution, log, cluster, overrides.restart)
+                reports[prepared.step.name].results.append(result)
             elif isinstance(prepared, PreparedNetworkTraining):
                 reports[prepared.step.name].network = run_network_training(
                     prepared, execution.progress, log
@@ -202,12 +220,15 @@ def run_pipeline_config(
                     prepared, region, execution, log
                 )
             elif isinstance(prepared, PreparedStatistics):
-                run_statistics(prepared, region, log)
+                run_statistics(prepared, log)
             elif isinstance(prepared, PreparedComparison):
                 reports[prepared.step.name].comparison = run_comparison(prepared, region, log)
             else:
-                result = run_mapping(prepared, region, execution, log, cluster, overrides.restart)
-                reports[prepared.step.name].results.append(result)
+                from geoppp.steps.training import run_training
+
+                reports[prepared.step.name].training = run_training(
+                    prepared, execution.progress, log
+                )
     return list(reports.values())
 
 
@@ -215,9 +236,22 @@ def run_pipeline_config(
 def open_cluster(execution: ExecutionConfig, log: Callable[[str], None]) -> Iterator[Cluster]:
     """Connect to the execution's cluster, with each worker's torch threads set to its share
     of its machine's cores."""
-    with connect(execution.scheduler, execution.local_cluster, torch.set_num_threads) as cluster:
+    from geoppp.geo.cluster import connect
+
+    with connect(execution.scheduler, execution.local_cluster, limit_torch_threads) as cluster:
         log(f"running tiles on {cluster.description}")
         yield cluster
+
+
+def limit_torch_threads(threads: int) -> None:
+    """Run torch on ``threads`` threads in this process (a cluster's worker), whether it is
+    loaded yet or not: a worker that maps with weak_argmax never loads it."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    else:
+        # torch sizes its thread pool from this when it is first imported.
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:
@@ -242,6 +276,10 @@ def check_file(path: Path, overrides: Overrides = Overrides()) -> list[str]:
         grid = grid_of(image)
         require_bands(image, region.imagery.bands, "imagery")
         weak_label_sources(region, grid, image)
+        if region.ground_truth is not None:
+            truth = for_tile(region.ground_truth.path, region, image)
+            require_bands(truth, [region.ground_truth.band], "ground truth")
+            require_overlap(truth, grid, "ground truth")
     return [
         f"{path}: region {region.name!r}, {len(region.imagery.paths)} imagery file(s), "
         f"{len(region.weak_labels)} weak-label source(s), {len(region.classes.classes)} "
@@ -259,4 +297,11 @@ def task_pipeline(path: Path) -> TaskPipeline | None:
         raise ConfigError(
             f"{path}: task: unknown task {name!r}; expected one of {sorted(TASK_PIPELINES)}"
         )
-    return TASK_PIPELINES[name]
+    return load_task(name)
+
+
+def load_task(name: str) -> TaskPipeline:
+    """The :class:`~geoppp.tasks.TaskPipeline` of the reference task ``name`` (imports it)."""
+    module, attribute = TASK_PIPELINES[name]
+    task: TaskPipeline = getattr(import_module(module), attribute)
+    return task

@@ -7,7 +7,6 @@ table, blur in ground units, vectors and masks burnt in), only on fewer pixels.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +17,19 @@ from affine import Affine
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from geoppp.atomic import written_atomically
 from geoppp.config import RegionConfig, load_region
 from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid
 from geoppp.geo.quicklook import codes_preview, imagery_preview
-from geoppp.geo.raster import grid_of
-from geoppp.region import for_tile, rgb_bands, truth_colours, weak_label_sources
+from geoppp.geo.raster import grid_of, require_bands
+from geoppp.region import (
+    for_tile,
+    refuse_inputs_as_outputs,
+    rgb_bands,
+    truth_colours,
+    weak_label_sources,
+)
 
 
 def coarse_grid(grid: Grid, max_size: int) -> Grid:
@@ -55,7 +61,9 @@ def write_region_preview(
             f"region {region.name} has {len(region.imagery.paths)} imagery file(s); "
             f"there is no file number {imagery_index}"
         )
+    refuse_inputs_as_outputs(region, [out], region_path)
     imagery = region.imagery.paths[imagery_index]
+    require_bands(imagery, rgb_bands(region), "imagery")
     grid = coarse_grid(grid_of(imagery), max_size)
     panels = [
         (
@@ -66,6 +74,7 @@ def write_region_preview(
     ]
     truth = region.ground_truth
     if truth is not None:
+        require_bands(for_tile(truth.path, region, imagery), [truth.band], "ground truth")
         labels = codes_preview(
             for_tile(truth.path, region, imagery), truth.band, truth_colours(region), max_size
         )
@@ -85,10 +94,6 @@ def write_region_preview(
     figure.legend(handles=legend, loc="lower center", ncol=len(legend), frameon=False)
     figure.suptitle(f"{region.name}: {imagery.name}")
     figure.tight_layout(rect=(0, 0.07, 1, 0.95))
-    temporary = out.with_name(f".{out.name}.partial-{os.getpid()}.png")
-    try:
+    with written_atomically(out, ".png") as temporary:
         figure.savefig(temporary, dpi=100)
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from geoppp.config import (
@@ -12,7 +14,7 @@ from geoppp.config import (
     RegionConfig,
     VectorConfig,
 )
-from geoppp.errors import ConfigError, GeopppError
+from geoppp.errors import ConfigError, GeopppError, OutputError
 from geoppp.geo.grid import Grid
 from geoppp.geo.output import ClassInfo
 from geoppp.landcover.nlcd import detect_encoding, nlcd_code_table
@@ -26,6 +28,7 @@ from geoppp.landcover.weak_labels import (
     RasterSource,
     VectorBurn,
     WeakLabelSources,
+    hard_label,
 )
 
 
@@ -62,6 +65,44 @@ def for_tile(path: Path, region: RegionConfig, imagery: Path) -> Path:
     return Path(str(path).replace("{tile}", region.imagery.tile_of(imagery)))
 
 
+def region_inputs(region: RegionConfig, region_file: Path | None = None) -> list[tuple[Path, str]]:
+    """Every file the region reads, with its role: per imagery file, the imagery, its
+    weak-label sources and its ground truth; and the region's YAML when given."""
+    inputs = [] if region_file is None else [(region_file, "YAML file")]
+    for imagery in region.imagery.paths:
+        inputs.append((imagery, "imagery"))
+        inputs.extend(
+            (for_tile(source.path, region, imagery), f"weak labels ({source.kind})")
+            for source in region.weak_labels
+        )
+        if region.ground_truth is not None:
+            inputs.append((for_tile(region.ground_truth.path, region, imagery), "ground truth"))
+    return inputs
+
+
+def refuse_inputs_as_outputs(
+    region: RegionConfig, outputs: Iterable[Path], region_file: Path | None = None
+) -> None:
+    """Refuse an output that is one of the region's inputs: writing it would destroy the
+    input, so ``overwrite`` does not allow it either."""
+    inputs = region_inputs(region, region_file)
+    for output in outputs:
+        for path, role in inputs:
+            if _same_file(output, path):
+                raise OutputError(
+                    f"output {output} is the {role} of region {region.name!r}: writing it would "
+                    "destroy an input, which --overwrite does not allow; write the output to "
+                    "another file"
+                )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    if first.resolve() == second.resolve():
+        return True
+    # Hard links and bind mounts: two names, one file.
+    return first.exists() and second.exists() and os.path.samefile(first, second)
+
+
 def weak_label_sources(region: RegionConfig, grid: Grid, imagery: Path) -> WeakLabelSources:
     """The weak-label sources of ``imagery``'s tile on ``grid`` (checks bands and overlap)."""
     index = {name: i for i, name in enumerate(region.classes.names)}
@@ -73,7 +114,7 @@ def weak_label_sources(region: RegionConfig, grid: Grid, imagery: Path) -> WeakL
         path = for_tile(source.path, region, imagery)
         if isinstance(source, CodeRasterConfig):
             mapping = {
-                code: {index[entry]: 1.0}
+                code: dict(enumerate(hard_label(index[entry], len(index), source.confidence)))
                 if isinstance(entry, str)
                 else {index[name]: p for name, p in entry.items()}
                 for code, entry in source.table.items()
@@ -100,10 +141,16 @@ def weak_label_sources(region: RegionConfig, grid: Grid, imagery: Path) -> WeakL
             # A layer shared by many imagery tiles may miss some of them; a layer of one
             # tile, or of a one-file region, that misses it is in the wrong place.
             required = len(region.imagery.paths) == 1 or "{tile}" in str(source.path)
-            vectors.append(VectorBurn(path, index[source.class_name], source.buffer, required))
+            vectors.append(
+                VectorBurn(
+                    path, index[source.class_name], source.buffer, required, source.confidence
+                )
+            )
         elif isinstance(source, MaskRasterConfig):
             buffer = round(source.buffer / resolution)
-            masks.append(MaskBurn(path, source.band, index[source.class_name], buffer))
+            masks.append(
+                MaskBurn(path, source.band, index[source.class_name], buffer, source.confidence)
+            )
     try:
         return WeakLabelSources(grid, len(index), rasters, vectors, masks)
     except ValueError as error:

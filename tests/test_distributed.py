@@ -72,9 +72,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory, demo: DemoRegion) -> byt
 
 def cached_models() -> list[str]:
     """What this worker process keeps in its per-process cache, by kind."""
-    from geoppp.geo import cluster
+    from geoppp.geo import process_cache
 
-    return [str(key[0]) for key in cluster._CACHE if isinstance(key, tuple)]
+    return [str(key[0]) for key in process_cache._CACHE if isinstance(key, tuple)]
 
 
 def wait_for_some_tiles(store: Path, stop: threading.Event | None = None) -> int:

@@ -4,13 +4,11 @@ its own Python even when the caller's environment is QGIS's."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
 import rasterio
 
 from geoppp import api
@@ -187,22 +185,3 @@ def test_the_plugin_installs_into_a_profile_and_is_enabled(tmp_path: Path) -> No
         "[General]\nlocale=en\n\n[PythonPlugins]\ngeoppp_qgis=true\nother=true\n"
     )
     assert sorted(path.name for path in plugin.parent.iterdir()) == ["geoppp_qgis"]
-
-
-def test_sigterm_stops_a_command_as_ctrl_c_does(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import geoppp.cli
-
-    def terminated(arguments: object) -> int:
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(10)
-        return 0
-
-    before = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(geoppp.cli, "_evaluate", terminated)
-    started = time.perf_counter()
-    assert main(["evaluate", "region.yaml", "map.tif"]) == 130
-    assert time.perf_counter() - started < 5
-    assert "no partial output was left behind" in capsys.readouterr().err
-    assert signal.getsignal(signal.SIGTERM) is before

@@ -264,3 +264,31 @@ def test_a_coarse_grid_keeps_the_bounds_and_limits_the_size(
     np.testing.assert_allclose(coarse.bounds, grid.bounds, atol=1e-6)
     if (width, height) == expected:
         assert coarse == grid
+
+
+def test_compare_pools_every_file_into_one_row_per_map(tmp_path: Path) -> None:
+    pipeline = write_project(tmp_path, tiles=2)
+    document = yaml.safe_load(pipeline.read_text())
+    compare = {"name": "compare", "kind": "compare", "steps": ["weak-argmax"]}
+    document["steps"].append({**compare, "outputs": {"report": "out/c.json"}})
+    write_yaml(pipeline, document)
+
+    run_pipeline(pipeline, log=quiet)
+
+    rows = json.loads((tmp_path / "out" / "c.json").read_text())["maps"]
+    files = [row for row in rows if row["imagery"] is not None]
+    (pooled,) = [row for row in rows if row["imagery"] is None]
+    assert len(files) == 2
+    summed = np.sum([row["confusion"]["counts"] for row in files], axis=0)
+    np.testing.assert_array_equal(pooled["confusion"]["counts"], summed)
+    assert pooled["pixels"] == sum(row["pixels"] for row in files) == summed.sum()
+    assert pooled["accuracy"] == pytest.approx(np.trace(summed) / summed.sum())
+    # Every labelled pixel has a mapped class: full coverage, counted from the labels.
+    labelled = 0
+    for tile in "ab":
+        with rasterio.open(tmp_path / "data" / f"{tile}_labels.tif") as dataset:
+            labelled += int(np.count_nonzero(dataset.read(1)))
+    assert pooled["truth_pixels"] == labelled
+    assert pooled["coverage"] == pytest.approx(1.0)
+    table = (tmp_path / "out" / "c.md").read_text()
+    assert "all (pooled)" in table and "coverage" in table

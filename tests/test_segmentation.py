@@ -12,7 +12,8 @@ import pytest
 import rasterio
 
 from geoppp.errors import CheckpointError, ConfigError
-from geoppp.landcover.segmentation import load_network, read_metadata, save_network
+from geoppp.landcover.segmentation import load_network, save_network
+from geoppp.landcover.segmentation_metadata import read_metadata
 from geoppp.landcover.synthetic import DemoRegion, make_demo_region
 from geoppp.pipeline import Overrides, run_pipeline
 from tests.regions import demo_project, region_document, write_yaml

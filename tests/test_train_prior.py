@@ -12,7 +12,8 @@ import yaml
 from geoppp.cli import main
 from geoppp.diffusion.checkpoint import load_checkpoint
 from geoppp.errors import CheckpointError, ConfigError, OutputError
-from geoppp.landcover.patches import Normalisation, PatchLayout
+from geoppp.landcover.normalisation import Normalisation
+from geoppp.landcover.patches import PatchLayout
 from geoppp.landcover.sample_grid import patch_pictures
 from geoppp.landcover.synthetic import make_demo_region
 from geoppp.pipeline import Overrides, check_file, run_pipeline

@@ -32,16 +32,14 @@ from typing import Any
 
 import torch
 from pydantic import ValidationError
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from geoppp.atomic import written_atomically
 from geoppp.diffusion.denoiser import Denoiser, DenoiserConfig, build_denoiser
+from geoppp.diffusion.metadata import FORMAT, FORMAT_VERSION, checked_checkpoint_metadata, opened
 from geoppp.diffusion.normalisation import ChannelNormalisation
 from geoppp.diffusion.schedule import NoiseSchedule
 from geoppp.errors import CheckpointError
-
-FORMAT = "geoppp.diffusion.denoiser"
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,13 +129,8 @@ def load_checkpoint(
             newer format, inconsistent, or trained on another layout than expected.
     """
     path = Path(path)
-    metadata, tensors = _read(path)  # on CPU; moved with the model
-    version = _metadata_field(path, metadata, "format_version", int)
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {version} but this geoppp reads versions "
-            f"up to {FORMAT_VERSION}; upgrade geoppp"
-        )
+    metadata, tensors = read_safetensors(path, "checkpoint", "train a prior to write it")
+    version = checked_checkpoint_metadata(path, metadata)  # tensors on CPU, moved with the model
     try:
         config = DenoiserConfig.model_validate_json(metadata["denoiser_config"])
         schedule = NoiseSchedule.from_config(json.loads(metadata["schedule"]))
@@ -189,48 +182,26 @@ def check_layout(path: Path, layout: Mapping[str, Any], expected: Mapping[str, A
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(temporary)`` on a temporary name beside ``path``, then rename it over
     ``path``; on failure the temporary file is removed and ``path`` is untouched."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
+    with written_atomically(path) as temporary:
         write(temporary)
         # safetensors creates its files readable by their owner only; a prior is for sharing.
         os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def read_safetensors(
-    path: Path, what: str, remedy: str, tensors: bool = True
+    path: Path, what: str, remedy: str
 ) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    """The metadata and (unless ``tensors`` is False) the tensors of a safetensors file, on CPU.
+    """The metadata and the tensors of a safetensors file, on CPU (for the metadata alone,
+    without torch: :func:`geoppp.diffusion.metadata.read_metadata`).
 
     Raises:
         CheckpointError: the file is missing or unreadable; the message names it as ``what``
             (e.g. ``checkpoint``) and ends with ``remedy`` (what to do).
     """
-    if not path.is_file():
-        raise CheckpointError(f"{what} {path} does not exist; check the path or {remedy}")
-    try:
-        with safe_open(path, framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
-            weights = {name: handle.get_tensor(name) for name in handle.keys()} if tensors else {}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(
-            f"{what} {path} is not a readable safetensors file ({error}); it may be "
-            f"truncated or not a {what} at all: copy it again or {remedy}"
-        ) from None
+    with opened(path, what, remedy, "pt") as handle:
+        metadata = handle.metadata() or {}
+        weights = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
     return metadata, weights
-
-
-def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    metadata, tensors = read_safetensors(path, "checkpoint", "train a prior to write it")
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path} is a safetensors file but not a geoppp denoiser checkpoint (its metadata "
-            f"has format {metadata.get('format')!r}, expected {FORMAT!r})"
-        )
-    return metadata, tensors
 
 
 def _metadata_field(

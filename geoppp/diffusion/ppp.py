@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from geoppp.diffusion.sampling import EpsilonModel
 from geoppp.diffusion.schedule import NoiseSchedule
+from geoppp.diffusion.settings import PlugAndPlayConfig, RefineConfig, TimeScheduleConfig
 
 
 class Constraint(Protocol):
@@ -46,68 +46,6 @@ class WeightedConstraint:
     name: str
     weight: float
     constraint: Constraint
-
-
-class TimeScheduleConfig(BaseModel):
-    """How t_i falls over the N steps (i = 0 … N - 1), in [0, T).
-
-    - ``reference``: the released segmentation code's wiggle,
-      t_i = T · (N - i)/N · (scale + amplitude · cos(i / period)), with scale 1/3,
-      amplitude 1/10, period 30 by default (t starts near 0.43 T).
-      The released digits code's t_i = ((N - i) + k (N - i) cos(i / b)) / N · T with
-      k = 1/4, b = 50 is this kind with scale 1, amplitude 1/4, period 50 (t is clipped to
-      T - 1 while it would exceed it).
-    - ``linear``: from ``t_max`` down to ``t_min``.
-    - ``power``: t_min + (t_max - t_min) · ((N - i)/N)^power; power > 1 spends more steps
-      at low t, where a small prior tells a sharp map from a blurry one.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["reference", "linear", "power"] = "reference"
-    scale: float = Field(1 / 3, gt=0, description="reference: fraction of T at i = 0.")
-    amplitude: float = Field(0.1, ge=0, description="reference: cosine wiggle, fraction of T.")
-    period: float = Field(30.0, gt=0, description="reference: steps per radian of the wiggle.")
-    t_max: int = Field(400, ge=0, description="linear/power: t at the first step.")
-    t_min: int = Field(0, ge=0, description="linear/power: t at the last step.")
-    power: float = Field(2.0, gt=0, description="power: exponent of the fall.")
-
-
-class RefineConfig(BaseModel):
-    """Noise the optimised η to ``t`` and run ``steps`` ancestral DDPM steps back to 0."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    t: int = Field(150, ge=1, description="Timestep to noise to (the reference: 100–200).")
-    steps: int = Field(50, ge=1, description="Denoising steps back to t = 0 (respaced).")
-
-
-class PlugAndPlayConfig(BaseModel):
-    """The optimiser's settings (the reference segmentation run: 200–500 Adam steps, lr
-    1e-3 to 5e-3, the reference t schedule, λ_i = (N - i)/N)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    steps: int = Field(200, ge=1, description="N, Adam steps on η.")
-    lr: float = Field(5e-3, gt=0, description="Adam learning rate.")
-    prior_weight: float = Field(
-        1.0, ge=0, description="Weight of the denoising term (0: constraints alone, no prior)."
-    )
-    time_schedule: TimeScheduleConfig = Field(
-        TimeScheduleConfig(), description="How t falls over the steps."
-    )
-    weight_decay: Literal["linear", "constant"] = Field(
-        "linear", description="λ_i: (N - i)/N (the reference) or 1 throughout."
-    )
-    clip: bool = Field(True, description="Keep η in [-1, 1], the range the prior was trained on.")
-    clip_constraint_input: bool = Field(
-        False,
-        description="Give the constraints η clipped to [-1, 1] while η itself may leave it "
-        "(the reference digits code, with clip off); the result is then clipped too.",
-    )
-    refine: RefineConfig | None = Field(
-        None, description="Optional: noise η to t and run ancestral steps back."
-    )
 
 
 @dataclass(frozen=True)

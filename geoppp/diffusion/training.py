@@ -31,7 +31,6 @@ from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -41,37 +40,12 @@ from geoppp.diffusion.ema import ExponentialMovingAverage
 from geoppp.diffusion.normalisation import ChannelNormalisation
 from geoppp.diffusion.patches import PatchSampler, PatchSource, as_patch_source
 from geoppp.diffusion.schedule import NoiseSchedule
+from geoppp.diffusion.settings import TrainingConfig
 from geoppp.errors import CheckpointError, TrainingError
 
 RESUME_FORMAT_VERSION = 1
 # Settings that change the trajectory: a resumed run must use the same ones.
 _TRAJECTORY_FIELDS = ("batch_size", "lr", "ema_decay", "ema_warmup", "grad_clip_norm", "seed")
-
-
-class TrainingConfig(BaseModel):
-    """How to train. Frozen; refuses unknown keys."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    steps: int = Field(ge=1, description="Total optimiser steps (a resumed run counts on).")
-    batch_size: int = Field(8, ge=1, description="Patches per step.")
-    lr: float = Field(1e-4, gt=0, description="Adam learning rate.")
-    ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the weights' EMA.")
-    ema_warmup: bool = Field(True, description="Use min(decay, (1+n)/(10+n)) early on.")
-    grad_clip_norm: float | None = Field(
-        1.0, gt=0, description="Clip the gradient's global norm to this (as DDPM); None: off."
-    )
-    seed: int = Field(0, ge=0, description="Seeds every random choice of the run.")
-    checkpoint_every: int = Field(
-        1000, ge=0, description="Write checkpoint and resume state every N steps (0: at the end)."
-    )
-    log_every: int = Field(100, ge=1, description="Steps per entry of the loss history.")
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="auto: CUDA when torch sees a GPU, else CPU."
-    )
-    bf16_autocast: bool = Field(
-        False, description="Run the denoiser under bfloat16 autocast (CUDA only)."
-    )
 
 
 @dataclass(frozen=True, eq=False)

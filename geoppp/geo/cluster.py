@@ -5,43 +5,26 @@ one whose futures are rerun elsewhere when a worker dies (the scheduler's own fa
 tolerance), and a ``LocalCluster``'s nannies start a new worker in its place.
 
 Workers keep what is costly to load (a model, opened vector layers) in a per-process cache
-(:func:`per_process`), keyed by what it was built from, so that tasks carry only file paths
-and settings. Each worker runs one numerical thread per task thread, so that on every
-machine workers × threads ≤ cores when there are no more workers than cores.
+(:func:`~geoppp.geo.process_cache.per_process`), keyed by what it was built from, so that
+tasks carry only file paths and settings. Each worker runs one numerical thread per task
+thread, so that on every machine workers × threads ≤ cores when there are no more workers
+than cores. This module imports dask.distributed: the step runner imports it only when a
+cluster is asked for.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from distributed import Client, LocalCluster, WorkerPlugin
 
 from geoppp.errors import ClusterError
-
-Value = TypeVar("Value")
-
-_CACHE: dict[Hashable, Any] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def per_process(key: Hashable, build: Callable[[], Value]) -> Value:
-    """The object cached under ``key`` in this process, built by ``build`` the first time.
-
-    A worker builds it once (the lock makes its other threads wait rather than build it
-    again) and keeps it for every later task.
-    """
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = build()
-        value: Value = _CACHE[key]
-        return value
 
 
 def available_cores() -> int:

@@ -11,6 +11,7 @@ uses nearest or mode overviews, which never invent class codes.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 
+from geoppp.atomic import (
+    partial_path,
+    remove_stale_partials,
+    write_text_atomically,
+    written_atomically,
+)
 from geoppp.errors import OutputError
 from geoppp.geo.grid import Grid
 from geoppp.geo.mosaic import Block
@@ -63,6 +70,16 @@ def check_writable(options: OutputOptions) -> None:
             f"output {options.path} already exists; remove it or ask to overwrite "
             "(`--overwrite`, or `overwrite: true` in the pipeline)"
         )
+    try:
+        # Creating a file is the one test that holds for permissions, ACLs, read-only
+        # mounts and full quotas alike; os.access answers for permission bits only.
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise OutputError(
+            f"output folder {folder} is not writable (for output {options.path}: "
+            f"{error.strerror}); change its permissions or point the output elsewhere"
+        ) from error
 
 
 class RasterOutput:
@@ -84,27 +101,39 @@ class RasterOutput:
         check_writable(options)
         self.options = options
         self.nodata = nodata
-        self._temporary = options.path.with_name(f".{options.path.name}.partial-{os.getpid()}")
+        remove_stale_partials(options.path)  # left by a run that was killed
+        self._temporary = partial_path(options.path)
         self._lock = threading.Lock()
         tiling: dict[str, Any] = {}
         if grid.width >= 16 and grid.height >= 16:
             block = max(16, min(512, block_size) // 16 * 16)
             tiling = {"tiled": True, "blockxsize": block, "blockysize": block}
-        self._dataset = rasterio.open(
-            self._temporary,
-            "w",
-            driver="GTiff",
-            width=grid.width,
-            height=grid.height,
-            count=count,
-            dtype=dtype,
-            crs=grid.crs,
-            transform=grid.transform,
-            nodata=nodata,
-            compress=options.compress,
-            BIGTIFF="IF_SAFER",
-            **tiling,
-        )
+        try:
+            self._dataset = rasterio.open(
+                self._temporary,
+                "w",
+                driver="GTiff",
+                width=grid.width,
+                height=grid.height,
+                count=count,
+                dtype=dtype,
+                crs=grid.crs,
+                transform=grid.transform,
+                nodata=nodata,
+                compress=options.compress,
+                BIGTIFF="IF_SAFER",
+                **tiling,
+            )
+            self._describe()
+        except BaseException:
+            # Ctrl-C or SIGTERM may land here, before the caller's `with` owns the file.
+            if hasattr(self, "_dataset"):
+                self._dataset.close()
+            self._temporary.unlink(missing_ok=True)
+            raise
+
+    def _describe(self) -> None:
+        """Write what a subclass adds to the new file (colour table, band names)."""
 
     @property
     def dataset(self) -> Any:
@@ -131,8 +160,7 @@ class RasterOutput:
     def _publish(self) -> None:
         final = self.options.path
         if self.options.cog:
-            cog = final.with_name(f".{final.name}.cog-{os.getpid()}")
-            try:
+            with written_atomically(final, ".cog") as cog:
                 rasterio.shutil.copy(
                     self._temporary,
                     cog,
@@ -141,9 +169,6 @@ class RasterOutput:
                     OVERVIEW_RESAMPLING=self.options.overview_resampling.upper(),
                     BIGTIFF="IF_SAFER",
                 )
-                os.replace(cog, final)
-            finally:
-                cog.unlink(missing_ok=True)
         else:
             os.replace(self._temporary, final)
 
@@ -162,16 +187,18 @@ class ClassMapOutput(RasterOutput):
         values = [info.value for info in classes]
         if nodata in values:
             raise OutputError(f"class map nodata value {nodata} is also a class value")
-        super().__init__(options, grid, 1, "uint8", nodata, block_size)
         self.classes = classes
         self._lookup = np.asarray(values, dtype=np.uint8)
         self.counts = np.zeros(len(classes), dtype=np.int64)
-        colours = {info.value: (*info.colour, 255) for info in classes}
-        colours[nodata] = (0, 0, 0, 0)
+        super().__init__(options, grid, 1, "uint8", nodata, block_size)
+
+    def _describe(self) -> None:
+        colours = {info.value: (*info.colour, 255) for info in self.classes}
+        colours[int(self.nodata or 0)] = (0, 0, 0, 0)
         self.dataset.write_colormap(1, colours)
         self.dataset.set_band_description(1, "land cover class")
         self.dataset.update_tags(
-            1, CLASS_NAMES=";".join(f"{info.value}={info.name}" for info in classes)
+            1, CLASS_NAMES=";".join(f"{info.value}={info.name}" for info in self.classes)
         )
 
     def write_block(self, block: Block) -> None:
@@ -187,15 +214,10 @@ class ClassMapOutput(RasterOutput):
         # rasterio has no API for category names or attribute tables (rasterio issue 3185),
         # and GDAL keeps them in the PAM sidecar, which is where QGIS reads them.
         sidecar = self.options.path.with_name(self.options.path.name + ".aux.xml")
-        temporary = sidecar.with_name(f".{sidecar.name}.partial-{os.getpid()}")
-        temporary.write_text(category_sidecar(self.classes, int(self.nodata or 0)))
-        os.replace(temporary, sidecar)
+        write_text_atomically(sidecar, category_sidecar(self.classes, int(self.nodata or 0)))
         # GDAL's colour table and categories do not reach QGIS's legend names everywhere
         # (a COG's overviews, older QGIS); its own style file beside the map always does.
-        style = style_path(self.options.path)
-        temporary = style.with_name(f".{style.name}.partial-{os.getpid()}")
-        temporary.write_text(class_map_style(self.classes))
-        os.replace(temporary, style)
+        write_text_atomically(style_path(self.options.path), class_map_style(self.classes))
 
 
 class ValueOutput(RasterOutput):
@@ -213,9 +235,12 @@ class ValueOutput(RasterOutput):
     ) -> None:
         if nodata is None and np.issubdtype(np.dtype(dtype), np.floating):
             nodata = float("nan")
-        super().__init__(options, grid, count, dtype, nodata, block_size)
         self._dtype = np.dtype(dtype)
-        for band, name in enumerate(band_names, start=1):
+        self._band_names = list(band_names)
+        super().__init__(options, grid, count, dtype, nodata, block_size)
+
+    def _describe(self) -> None:
+        for band, name in enumerate(self._band_names, start=1):
             self.dataset.set_band_description(band, name)
 
     def write_block(self, block: Block) -> None:

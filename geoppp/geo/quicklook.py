@@ -6,7 +6,6 @@ size, not the raster size.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,7 +14,8 @@ import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
-from geoppp.geo.raster import open_raster
+from geoppp.atomic import partial_path, written_atomically
+from geoppp.geo.raster import full_window, open_raster, read_errors
 
 GAP = 8  # white pixels between panels
 
@@ -32,8 +32,10 @@ def imagery_preview(path: Path, bands: Sequence[int], max_size: int = 768) -> np
     """
     with open_raster(path) as dataset:
         shape = _preview_shape(dataset, max_size)
-        values = dataset.read(list(bands), out_shape=(len(bands), *shape)).astype(np.float32)
-        valid = dataset.dataset_mask(out_shape=shape) > 0
+        with read_errors(dataset, full_window(dataset), str(path)):
+            values = dataset.read(list(bands), out_shape=(len(bands), *shape))
+            valid = dataset.dataset_mask(out_shape=shape) > 0
+    values = values.astype(np.float32)
     rgb = np.full((3, *shape), 255, dtype=np.uint8)
     if valid.any():
         low, high = np.percentile(values[:, valid], [2, 98])
@@ -58,7 +60,8 @@ def codes_preview(
     """
     with open_raster(path) as dataset:
         shape = _preview_shape(dataset, max_size)
-        codes = dataset.read(band, out_shape=shape)  # nearest: never invents a class
+        with read_errors(dataset, full_window(dataset), str(path)):
+            codes = dataset.read(band, out_shape=shape)  # nearest: never invents a class
         nodata = dataset.nodata
         if colours is None:
             colours = {value: rgba[:3] for value, rgba in dataset.colormap(band).items()}
@@ -78,16 +81,15 @@ def write_panels(path: Path, panels: Sequence[np.ndarray]) -> Path:
     for panel in panels:
         canvas[:, : panel.shape[1], left : left + panel.shape[2]] = panel
         left += panel.shape[2] + GAP
-    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
-        with warnings.catch_warnings():
+        with written_atomically(path) as temporary, warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a picture, not a map
             with rasterio.open(
                 temporary, "w", driver="PNG", width=width, height=height, count=3, dtype="uint8"
             ) as dataset:
                 dataset.write(canvas)
-        os.replace(temporary, path)
     finally:
-        temporary.unlink(missing_ok=True)
-        temporary.with_name(temporary.name + ".aux.xml").unlink(missing_ok=True)
+        # GDAL's PNG driver leaves a PAM sidecar beside the file it wrote.
+        sidecar = partial_path(path)
+        sidecar.with_name(sidecar.name + ".aux.xml").unlink(missing_ok=True)
     return path

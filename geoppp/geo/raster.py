@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import rasterio
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.errors import NodataShadowWarning, RasterioIOError
+from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
@@ -38,9 +38,16 @@ def open_raster(path: Path) -> Iterator[Any]:
     if not path.exists():
         raise RasterOpenError(f"raster not found: {path}")
     try:
-        dataset = rasterio.open(path)
+        with warnings.catch_warnings():
+            # A raster without georeferencing is refused by name where it matters (grid_of,
+            # require_overlap); GDAL's warning would only come first, without the file.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            dataset = rasterio.open(path)
     except RasterioIOError as error:
-        raise RasterOpenError(f"{path} is not a raster GDAL can read ({error})") from error
+        raise RasterOpenError(
+            f"{path} is not a raster GDAL can read ({error}); check that it is a complete "
+            "GeoTIFF (or another GDAL format): copy or download it again if it was cut short"
+        ) from error
     try:
         yield dataset
     finally:
@@ -77,37 +84,92 @@ def describe(path: Path) -> RasterInfo:
 
 
 def require_bands(path: Path, bands: Sequence[int], role: str) -> None:
-    """Refuse ``bands`` (1-based) that ``path`` does not have."""
-    info = describe(path)
-    missing = [band for band in bands if not 1 <= band <= info.count]
-    if missing:
-        raise BandError(
-            f"{role} {path} has {info.count} band(s); the configuration asks for band(s) "
-            f"{list(bands)}, of which {missing} do not exist"
-        )
+    """Refuse ``bands`` (1-based) that ``path`` does not have or that cannot be read.
+
+    The last pixel of each band is read, which decodes one block per band: the block
+    written last, so the one a truncated file (an interrupted copy or download) lacks.
+    """
+    with open_raster(path) as dataset:
+        missing = [band for band in bands if not 1 <= band <= dataset.count]
+        if missing:
+            raise BandError(
+                f"{role} {path} has {dataset.count} band(s); the configuration asks for "
+                f"band(s) {list(bands)}, of which {missing} do not exist"
+            )
+        last = PixelWindow(dataset.height - 1, dataset.width - 1, 1, 1)
+        for band in bands:
+            with read_errors(dataset, last, f"{role} {path}, band {band}"):
+                dataset.read(band, window=last.to_rasterio())
 
 
-def require_overlap(path: Path, grid: Grid, role: str) -> float:
+def full_window(dataset: Any) -> PixelWindow:
+    """All the pixels of an open ``dataset``."""
+    return PixelWindow(0, 0, dataset.height, dataset.width)
+
+
+@contextmanager
+def read_errors(dataset: Any, window: PixelWindow, what: str | None = None) -> Iterator[None]:
+    """Turn GDAL's failure to read ``window`` of ``dataset`` into a :class:`RasterOpenError`
+    that names the file (``what``, else the dataset's name) and the pixels."""
+    try:
+        yield
+    except RasterioIOError as error:
+        cause = error.__cause__ or error.__context__ or error
+        raise RasterOpenError(
+            f"{what or dataset.name}: the {window.height} × {window.width} pixels from row "
+            f"{window.row}, column {window.col} cannot be read ({cause}); the file is "
+            "truncated or damaged: copy or download it again"
+        ) from error
+
+
+def require_overlap(path: Path, grid: Grid, role: str, grid_name: str = "the imagery") -> float:
     """Refuse a raster that does not overlap ``grid``; return the covered fraction of it.
 
     A raster whose stored CRS is wrong typically lands on another continent: it is reported
-    here rather than turned into an empty map.
+    here rather than turned into an empty map. ``grid_name`` says what ``grid`` is.
     """
-    with open_raster(path) as dataset:
-        if dataset.crs is None:
-            raise MissingCRSError(f"{role} {path} has no coordinate reference system")
-        left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
+    left, bottom, right, top = _bounds_on(path, grid, role)
     g_left, g_bottom, g_right, g_top = grid.bounds
     width = min(right, g_right) - max(left, g_left)
     height = min(top, g_top) - max(bottom, g_bottom)
     if width <= 0 or height <= 0 or not np.isfinite(width * height):
         raise NoOverlapError(
-            f"{role} {path} does not overlap the imagery: in {grid.crs.to_string()} it covers "
-            f"({left:.1f}, {bottom:.1f}, {right:.1f}, {top:.1f}) but the imagery covers "
+            f"{role} {path} does not overlap {grid_name}: in {grid.crs.to_string()} it covers "
+            f"({left:.1f}, {bottom:.1f}, {right:.1f}, {top:.1f}) but {grid_name} covers "
             f"({g_left:.1f}, {g_bottom:.1f}, {g_right:.1f}, {g_top:.1f}). Check the CRS stored "
             "in the file (a wrong CRS moves a raster far away)."
         )
     return float(width * height / ((g_right - g_left) * (g_top - g_bottom)))
+
+
+def extent_covered(path: Path, grid: Grid, role: str) -> float:
+    """The fraction of the extent of the raster at ``path`` that ``grid`` covers (0..1)."""
+    left, bottom, right, top = _bounds_on(path, grid, role)
+    g_left, g_bottom, g_right, g_top = grid.bounds
+    width = max(0.0, min(right, g_right) - max(left, g_left))
+    height = max(0.0, min(top, g_top) - max(bottom, g_bottom))
+    return float(width * height / ((right - left) * (top - bottom)))
+
+
+def _bounds_on(path: Path, grid: Grid, role: str) -> tuple[float, float, float, float]:
+    """The bounds of the raster at ``path`` in ``grid``'s CRS."""
+    with open_raster(path) as dataset:
+        if dataset.crs is None:
+            raise MissingCRSError(
+                f"{role} {path} has no coordinate reference system; assign one (for example "
+                "with `rio edit-info --crs EPSG:XXXX`) so that it can be placed on the ground"
+            )
+        left, bottom, right, top = transform_bounds(dataset.crs, grid.crs, *dataset.bounds)
+    return left, bottom, right, top
+
+
+def on_grid(dataset: Any, grid: Grid) -> bool:
+    """Whether an open ``dataset`` lies on ``grid`` pixel for pixel (no resampling needed)."""
+    return bool(
+        dataset.crs == grid.crs
+        and dataset.transform.almost_equals(grid.transform)
+        and (dataset.width, dataset.height) == (grid.width, grid.height)
+    )
 
 
 def pad_to_shape(array: np.ndarray, shape: tuple[int, int], fill: float | bool) -> np.ndarray:
@@ -142,12 +204,14 @@ def read_window(
     Padding (when the raster is smaller than a tile) is invalid.
     """
     rio_window = window.to_rasterio()
-    values = dataset.read(list(bands), window=rio_window)
+    with read_errors(dataset, window):
+        values = dataset.read(list(bands), window=rio_window)
     if _alpha_is_data(dataset, bands):
         nodata = dataset.nodata if nodata is None else nodata
         valid = np.ones(values.shape[1:], dtype=bool)
     elif _has_mask(dataset):
-        valid = dataset.dataset_mask(window=rio_window) > 0
+        with read_errors(dataset, window):
+            valid = dataset.dataset_mask(window=rio_window) > 0
     else:
         valid = np.ones(values.shape[1:], dtype=bool)
     if nodata is not None:
@@ -187,11 +251,7 @@ def read_aligned(
     ``WarpedVRT`` with the grid's CRS, transform, width and height does the reprojection.
     Pixels outside the source's footprint, or nodata in it, are invalid.
     """
-    if (
-        dataset.crs == grid.crs
-        and dataset.transform.almost_equals(grid.transform)
-        and (dataset.width, dataset.height) == (grid.width, grid.height)
-    ):
+    if on_grid(dataset, grid):
         return read_window(dataset, window, source.bands, pad_to)
     with WarpedVRT(
         dataset,
@@ -221,7 +281,8 @@ def read_valid(
     if nodata is not None or _alpha_is_data(dataset, bands):
         return read_window(dataset, window, bands, pad_to, nodata).valid
     if _has_mask(dataset):
-        valid = dataset.dataset_mask(window=window.to_rasterio()) > 0
+        with read_errors(dataset, window):
+            valid = dataset.dataset_mask(window=window.to_rasterio()) > 0
     else:
         valid = np.ones((window.height, window.width), dtype=bool)
     return pad_to_shape(valid, pad_to, False)

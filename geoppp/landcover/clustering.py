@@ -1,4 +1,4 @@
-"""Colour clusters of an image: a local Gaussian mixture and a k-means baseline.
+"""Colour clusters of an image: a local Gaussian mixture.
 
 :func:`local_gmm` is the "overlap clustering" of Graikos et al. 2022 (*Diffusion models as
 plug-and-play priors*, land-cover experiments), itself from Malkin et al.'s land-cover work:
@@ -9,21 +9,17 @@ clusters useful as a colour constraint on labels under changing illumination. It
 here because no library fits local (spatially varying) Gaussian mixtures: scikit-learn's and
 torch's mixtures share one set of parameters over all pixels.
 
-:func:`colour_cluster_vote` is the cheap baseline a sampler should beat: global k-means
-clusters of the image, each cluster labelled with the weak class most frequent in it.
+The k-means baseline of global colour clusters is :mod:`geoppp.landcover.colour_vote`.
 
 Pure computation: no I/O, no global state.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.cluster.vq import kmeans2
 from torch import Tensor
 
 VAR_MIN = 1e-4
@@ -232,57 +228,3 @@ def downsampled_clusters(
     if valid is not None:
         fine = torch.where(valid.to(fine.device).unsqueeze(1), fine, 1.0 / n_clusters)
     return fine
-
-
-def colour_cluster_vote(
-    image: np.ndarray,
-    weak: np.ndarray,
-    valid: np.ndarray,
-    n_clusters: int = 8,
-    seed: int = 0,
-) -> np.ndarray:
-    """Baseline map: k-means colour clusters, each taking the weak class most frequent in it.
-
-    k-means (scipy's ``kmeans2``, k-means++ start) runs on the band values of the valid
-    pixels, unscaled: bands should share a scale. Each pixel of the weak labels with a
-    finite class distribution votes for its most probable class; every valid pixel of a
-    cluster gets the one-hot of its cluster's winning class.
-
-    Args:
-        image: ``(bands, H, W)`` float.
-        weak: ``(K, H, W)`` class probabilities; NaN where unlabelled (no vote).
-        valid: ``(H, W)`` bool, False on nodata.
-        n_clusters: k of k-means.
-        seed: seeds k-means; the same seed gives the same map.
-
-    Returns:
-        ``(K, H, W)`` float32 one-hot probabilities; NaN on invalid pixels and on the pixels
-        of a cluster in which no pixel has a weak label.
-    """
-    if image.ndim != 3 or weak.ndim != 3 or valid.shape != image.shape[1:]:
-        raise ValueError(
-            "colour_cluster_vote needs image (bands, H, W), weak (K, H, W) and valid (H, W) "
-            f"on one grid; got {image.shape}, {weak.shape} and {valid.shape}"
-        )
-    if weak.shape[1:] != image.shape[1:]:
-        raise ValueError(f"weak {weak.shape} is not on the image's grid {image.shape[1:]}")
-    n_classes = weak.shape[0]
-    result = np.full(weak.shape, np.nan, dtype=np.float32)
-    pixels = image[:, valid].T.astype(np.float64)  # (N, bands)
-    if len(pixels) == 0:
-        return result
-    k = min(n_clusters, len(pixels))
-    with warnings.catch_warnings():
-        # An empty cluster is harmless here: it labels no pixel.
-        warnings.filterwarnings("ignore", message="One of the clusters is empty")
-        _, assignment = kmeans2(pixels, k, minit="++", seed=np.random.default_rng(seed))
-    votes = weak[:, valid]  # (K, N)
-    voting = np.isfinite(votes).all(axis=0)
-    counts = np.zeros((k, n_classes), dtype=np.int64)
-    winners = np.argmax(np.where(voting, votes, -np.inf), axis=0)
-    np.add.at(counts, (assignment[voting], winners[voting]), 1)
-    labelled = counts.sum(axis=1) > 0
-    one_hot = np.full((k, n_classes), np.nan, dtype=np.float32)
-    one_hot[labelled] = np.eye(n_classes, dtype=np.float32)[counts[labelled].argmax(axis=1)]
-    result[:, valid] = one_hot[assignment].T
-    return result

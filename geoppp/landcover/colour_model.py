@@ -18,6 +18,16 @@ a tile would fit a few pixels tightly and then claim others; ``pseudo_count`` pi
 tile's own standardised distribution (mean 0, identity covariance) are added to every class,
 a conjugate prior that keeps such a class broad.
 
+Colour models can also do harm: where two classes share a tile's colours (field and forest
+in a green tile), the EM splits the shared colours between them by brightness, and a tile
+the weak labels call 80 % field comes out half forest. The readout therefore lets colour
+decide only between classes it can tell apart: classes whose fitted Gaussians overlap with
+a Bhattacharyya coefficient above ``max_overlap`` (Bhattacharyya 1943; 1 for identical
+Gaussians) form a group, which takes the mass the colour models give it and shares it out
+between its classes as the probabilities the readout started from do
+(:func:`merge_inseparable`). No label is needed; where colours separate the classes the
+groups are single classes and the readout is unchanged.
+
 A class that the weak labels all but rule out in a whole tile (below ``absent_below`` at
 every labelled pixel) gets no model there: given the smallest weight, the broad model of a
 class that is not in the tile still fits its darkest or brightest corner best, and on the
@@ -30,36 +40,14 @@ mixing weights per model, not a map of per-pixel weights, and does not run batch
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
+
+from geoppp.landcover.settings import ColourRefinementConfig
 
 SHRINKAGE = 1e-2
 """Added to each covariance's diagonal (standardised units), so that it stays invertible."""
 ABSENT = -1e9
 """Log-density given to a class absent from a tile: finite, so that no sum becomes NaN."""
-ABSENT_BELOW = 0.01
-"""Default weak-label probability below which, at every labelled pixel, a class is absent."""
-
-
-class ColourRefinementConfig(BaseModel):
-    """Read the map out through per-tile class colour models at the imagery's resolution."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    iterations: int = Field(5, ge=1, description="EM steps of the class colour models.")
-    pseudo_count: float = Field(
-        1000.0,
-        ge=0,
-        description="Pixels of the tile's overall colour distribution added to each class's "
-        "Gaussian, so that a class rare in a tile stays broad.",
-    )
-    absent_below: float = Field(
-        ABSENT_BELOW,
-        ge=0,
-        lt=1,
-        description="A class whose weak-label probability stays below this at every labelled "
-        "pixel of a tile is absent from that tile's readout (0: no class is ruled out).",
-    )
 
 
 def weak_reach(weak: Tensor, labelled: Tensor) -> Tensor:
@@ -85,6 +73,26 @@ def standardise(image: Tensor, valid: Tensor) -> Tensor:
     return (image - mean) / var.sqrt().clamp(min=1e-6)
 
 
+def class_gaussians(
+    image: Tensor, weights: Tensor, valid: Tensor, pseudo_count: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    """The ``weights``-weighted mean ``(B, K, C)`` and covariance ``(B, K, C, C)`` of each
+    class's pixels in its tile (an M step); arguments as :func:`class_loglik`'s."""
+    bands = image.shape[1]
+    x = image.flatten(2).transpose(1, 2)  # (B, N, C)
+    w = (weights * valid.unsqueeze(1)).flatten(2).transpose(1, 2)  # (B, N, K)
+    mass = w.sum(dim=1) + pseudo_count  # (B, K)
+    mean = torch.einsum("bnk,bnc->bkc", w, x) / mass.clamp(min=1e-6)[..., None]
+    centred = x[:, :, None, :] - mean[:, None]  # (B, N, K, C)
+    eye = torch.eye(bands, dtype=image.dtype, device=image.device)
+    # The pseudo-pixels sit at the tile's mean 0: their scatter about μ_k is I + μ_k μ_kᵀ.
+    scatter = torch.einsum("bnk,bnkc,bnkd->bkcd", w, centred, centred) + pseudo_count * (
+        eye + mean[..., :, None] * mean[..., None, :]
+    )
+    cov = scatter / mass.clamp(min=1e-6)[..., None, None] + SHRINKAGE * eye
+    return mean, cov
+
+
 def class_loglik(
     image: Tensor, weights: Tensor, valid: Tensor, pseudo_count: float = 0.0
 ) -> Tensor:
@@ -101,17 +109,10 @@ def class_loglik(
         ``(B, K, H, W)`` log-densities, without the constant -C/2 · log 2π.
     """
     batch, bands = image.shape[:2]
+    mean, cov = class_gaussians(image, weights, valid, pseudo_count)
     x = image.flatten(2).transpose(1, 2)  # (B, N, C)
-    w = (weights * valid.unsqueeze(1)).flatten(2).transpose(1, 2)  # (B, N, K)
-    mass = w.sum(dim=1) + pseudo_count  # (B, K)
-    mean = torch.einsum("bnk,bnc->bkc", w, x) / mass.clamp(min=1e-6)[..., None]
     centred = x[:, :, None, :] - mean[:, None]  # (B, N, K, C)
     eye = torch.eye(bands, dtype=image.dtype, device=image.device)
-    # The pseudo-pixels sit at the tile's mean 0: their scatter about μ_k is I + μ_k μ_kᵀ.
-    scatter = torch.einsum("bnk,bnkc,bnkd->bkcd", w, centred, centred) + pseudo_count * (
-        eye + mean[..., :, None] * mean[..., None, :]
-    )
-    cov = scatter / mass.clamp(min=1e-6)[..., None, None] + SHRINKAGE * eye
     chol = torch.linalg.cholesky(cov)  # (B, K, C, C)
     # L⁻¹ once per class, then one product per pixel: solving per pixel would broadcast L
     # to (B, N, K, C, C).
@@ -162,6 +163,46 @@ def fit_colour_models(
     return responsibilities, loglik
 
 
+def bhattacharyya(mean: Tensor, cov: Tensor) -> Tensor:
+    """The Bhattacharyya coefficient of every pair of a tile's Gaussians, 1 for identical
+    ones, towards 0 for well-separated ones: ``(B, K, C)``, ``(B, K, C, C)`` → ``(B, K, K)``.
+    """
+    pair_cov = 0.5 * (cov[:, :, None] + cov[:, None, :])  # (B, K, K, C, C)
+    difference = mean[:, :, None] - mean[:, None, :]  # (B, K, K, C)
+    solved = torch.linalg.solve(pair_cov, difference.unsqueeze(-1)).squeeze(-1)
+    distance = 0.125 * (difference * solved).sum(-1)
+    log_det = torch.linalg.slogdet(cov).logabsdet  # (B, K)
+    spread = 0.5 * (
+        torch.linalg.slogdet(pair_cov).logabsdet - 0.5 * (log_det[:, :, None] + log_det[:, None, :])
+    )
+    return torch.exp(-(distance + spread))
+
+
+def merge_inseparable(responsibilities: Tensor, probabilities: Tensor, together: Tensor) -> Tensor:
+    """The colour readout with each group of inseparable classes sharing its mass as the
+    starting probabilities do.
+
+    Args:
+        responsibilities: ``(B, K, H, W)`` the colour readout.
+        probabilities: ``(B, K, H, W)`` the probabilities it started from.
+        together: ``(B, K, K)`` bool, classes whose colours cannot be told apart; grouped
+            transitively (a with b and b with c: one group).
+
+    Returns:
+        ``(B, K, H, W)``: per group G and class k in it, ``Σ_G r · p_k / Σ_G p``.
+    """
+    classes = together.shape[-1]
+    eye = torch.eye(classes, dtype=torch.bool, device=together.device)
+    group = (together | eye).float()
+    for _ in range(max(classes - 1, 0).bit_length()):  # transitive closure by squaring
+        group = (group @ group > 0).float()
+    group = group.to(responsibilities)
+    p = probabilities.to(responsibilities).clamp(min=1e-8)
+    group_r = torch.einsum("bkj,bjhw->bkhw", group, responsibilities)
+    group_p = torch.einsum("bkj,bjhw->bkhw", group, p)
+    return group_r * p / group_p
+
+
 def refine_with_colour(
     probabilities: Tensor,
     image: Tensor,
@@ -170,7 +211,9 @@ def refine_with_colour(
     reach: Tensor | None = None,
 ) -> Tensor:
     """A map's probabilities read out through per-tile class colour models:
-    ``(B, K, H, W)`` → ``(B, K, H, W)`` responsibilities (see :func:`fit_colour_models`).
+    ``(B, K, H, W)`` → ``(B, K, H, W)`` responsibilities (see :func:`fit_colour_models`),
+    each group of classes whose models overlap more than ``config.max_overlap`` sharing
+    its mass as ``probabilities`` do (:func:`merge_inseparable`).
 
     ``reach``: ``(B, K)`` :func:`weak_reach` of the tiles' weak labels; the classes below
     ``config.absent_below`` there are left out. None: none is.
@@ -179,4 +222,12 @@ def refine_with_colour(
     responsibilities, _ = fit_colour_models(
         probabilities, image, valid, config.iterations, config.pseudo_count, present
     )
-    return responsibilities
+    if config.max_overlap >= 1:
+        return responsibilities
+    mean, cov = class_gaussians(
+        standardise(image.float(), valid), responsibilities, valid, config.pseudo_count
+    )
+    together = bhattacharyya(mean, cov) > config.max_overlap
+    if present is not None:  # an absent class's model is no model: it groups with none
+        together &= present[:, :, None] & present[:, None, :]
+    return merge_inseparable(responsibilities, probabilities, together)

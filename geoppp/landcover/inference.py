@@ -21,22 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from geoppp.diffusion.checkpoint import LoadedCheckpoint
-from geoppp.diffusion.ppp import PlugAndPlayConfig, WeightedConstraint, optimise
+from geoppp.diffusion.ppp import WeightedConstraint, optimise
+from geoppp.diffusion.settings import PlugAndPlayConfig
 from geoppp.errors import ConfigError
 from geoppp.landcover.clustering import local_gmm
 from geoppp.landcover.colour_model import (
-    ABSENT_BELOW,
-    ColourRefinementConfig,
     fit_colour_models,
     refine_with_colour,
     weak_reach,
 )
 from geoppp.landcover.constraints import (
-    LabelStatistics,
     cluster_agreement,
     colour_model_loglik,
     image_match,
@@ -44,51 +41,15 @@ from geoppp.landcover.constraints import (
     local_nmi,
     weak_label_kl,
 )
+from geoppp.landcover.label_statistics import LabelStatistics
+from geoppp.landcover.learned_likelihood import (
+    coarse_probabilities,
+    network_probabilities,
+    product_readout,
+)
 from geoppp.landcover.patches import PatchLayout
-
-
-class ConstraintsConfig(BaseModel):
-    """Which land-cover constraints drive η, and their weights (0 switches a term off)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    image: float = Field(1.0, ge=0, description="Joint prior: match the observed bands.")
-    image_sigma: float = Field(
-        0.1, gt=0, description="Std of the image match, in normalised units."
-    )
-    weak_kl: float = Field(1.0, ge=0, description="KL(weak labels ‖ pooled labels).")
-    pool: int = Field(
-        8, ge=1, description="Pool size of the KL term in prior pixels (the reference: 31 at 4 m)."
-    )
-    statistics: float = Field(
-        0.0,
-        ge=0,
-        description="Label super-resolution statistics: Gaussian likelihood of each block's "
-        "class fractions under its coarse code's mean and variance, measured on the source.",
-    )
-    colour_model: float = Field(
-        0.0,
-        ge=0,
-        description="Likelihood of the observed colours under per-class colour models fitted "
-        "on the tile itself from the weak labels, mixed by the labels.",
-    )
-    colour_model_iterations: int = Field(
-        4, ge=1, description="EM steps fitting the colour models of the `colour_model` term."
-    )
-    colour_model_absent_below: float = Field(
-        ABSENT_BELOW,
-        ge=0,
-        lt=1,
-        description="A class whose weak-label probability stays below this at every labelled "
-        "pixel of a tile gets no colour model there (0: every class gets one).",
-    )
-    nmi: float = Field(0.0, ge=0, description="Local NMI of labels and colour clusters.")
-    clusters: float = Field(
-        0.0, ge=0, description="Class-aware colour term: a local cluster shares one label."
-    )
-    n_clusters: int = Field(5, ge=2, description="Colour clusters (the reference: 5).")
-    cluster_radius: int = Field(8, ge=1, description="Radius of the local clustering, prior px.")
-    cluster_iterations: int = Field(30, ge=1, description="EM iterations of the clustering.")
+from geoppp.landcover.segmentation import SegmentationModel
+from geoppp.landcover.settings import ColourRefinementConfig, ConstraintsConfig
 
 
 def label_probabilities(channels: Tensor) -> Tensor:
@@ -209,6 +170,10 @@ class PlugAndPlayModel:
         colour_refinement: read the upsampled probabilities out through per-tile class
             colour models at the imagery's resolution (see
             :func:`~geoppp.landcover.colour_model.refine_with_colour`); None: do not.
+        network: a segmentation network trained on the source, whose class probabilities
+            are the ``network`` constraint and, to the power ``network_readout``, a factor
+            of the full-resolution readout (:mod:`geoppp.landcover.learned_likelihood`).
+        network_readout: that power (0: the network is left out of the readout).
         progress: show a bar of the optimiser's steps for each batch.
     """
 
@@ -223,6 +188,8 @@ class PlugAndPlayModel:
         statistics: tuple[LabelStatistics, float] | None = None,
         weak_detail: bool = True,
         colour_refinement: ColourRefinementConfig | None = None,
+        network: SegmentationModel | None = None,
+        network_readout: float = 0.0,
         progress: bool = False,
     ) -> None:
         self.layout = PatchLayout.from_dict(prior.layout)
@@ -243,6 +210,10 @@ class PlugAndPlayModel:
         if constraints.statistics > 0 and statistics is None:
             raise ConfigError("the statistics constraint needs label statistics")
         self.statistics = statistics
+        if constraints.network > 0 and network is None:
+            raise ConfigError("the network constraint needs a segmentation network")
+        self.network = network
+        self.network_readout = network_readout
         self.weak_detail = weak_detail
         self.colour_refinement = colour_refinement
         self.progress = progress
@@ -257,10 +228,16 @@ class PlugAndPlayModel:
             )
         with torch.no_grad():
             tiles = coarsen(arrays, valid, self.factor, self.layout, self.device)
+            learned = None
+            if self.network is not None:
+                learned = network_probabilities(self.network, arrays, valid).to(self.device)
         origins = arrays["origin"].reshape(len(valid), 2)
         seeds = [tile_seed(int(r), int(c), self.seed) for r, c in origins]
         init = self.initial_eta(tiles)
         terms = self.bind_constraints(tiles, seeds)
+        if learned is not None and self.constraints.network > 0:
+            coarse = coarse_probabilities(learned, valid, self.factor)
+            terms.append(self.network_term(coarse, tiles))
         result = optimise(
             self.model, self.schedule, init, terms, self.optimiser, seeds, progress=self.progress
         )
@@ -271,6 +248,8 @@ class PlugAndPlayModel:
             )
             if self.weak_detail:
                 fine = weak_detail(fine, tiles.weak, arrays, valid, self.factor)
+            if learned is not None:
+                fine = product_readout(fine, learned, self.network_readout)
             if self.colour_refinement is not None:
                 image = torch.from_numpy(np.nan_to_num(arrays["image"])).to(self.device)
                 mask = torch.from_numpy(valid).to(self.device)
@@ -355,6 +334,17 @@ class PlugAndPlayModel:
                     )
                 )
         return terms
+
+    def network_term(self, learned: Tensor, tiles: CoarseTiles) -> WeightedConstraint:
+        """The learned-likelihood term, bound to the network's probabilities at the cells."""
+        valid, image_channels = tiles.valid, self.layout.image_channels
+        return WeightedConstraint(
+            "network",
+            self.constraints.network,
+            lambda x: weak_label_kl(
+                label_probabilities(x[:, image_channels:]), learned, valid, pool=1
+            ),
+        )
 
     def statistics_term(self, tiles: CoarseTiles, weight: float) -> WeightedConstraint:
         """The label super-resolution term, bound to the batch's codes."""

@@ -15,31 +15,23 @@ from concurrent.futures import Executor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from geoppp.geo.engine import (
-    BatchModel,
-    RunStats,
-    TileInputs,
-    fill_store,
-    predict_batch,
-    run_tiles,
-    write_stored,
-)
 from geoppp.geo.grid import Grid, Tile, TileLayout
 from geoppp.geo.output import ClassInfo, ClassMapOutput, OutputOptions, ValueOutput
 from geoppp.geo.raster import open_raster, read_valid, read_window
 from geoppp.geo.tilestore import TileOutput, TileStore
-from geoppp.landcover.clustering import colour_cluster_vote
-from geoppp.landcover.colour_model import (
-    ColourRefinementConfig,
-    refine_with_colour,
-    weak_reach,
-)
+from geoppp.landcover.colour_vote import colour_cluster_vote
+from geoppp.landcover.settings import ColourRefinementConfig
 from geoppp.landcover.weak_labels import WeakLabelSources
+
+if TYPE_CHECKING:
+    from geoppp.geo.engine import BatchModel, RunStats, TileInputs
+
+# The engine (dask) is imported where tiles are read and run: checking a mapping step
+# (`geoppp validate`) needs only this module's plain values (Imagery, Scheduling, ...).
 
 
 @dataclass(frozen=True)
@@ -90,6 +82,8 @@ class MappingWork:
 
     def read(self, tiles: Sequence[Tile]) -> list[TileInputs]:
         """The engine's inputs of each tile (see the module's docstring)."""
+        from geoppp.geo.engine import TileInputs
+
         imagery = self.imagery
         with ExitStack() as stack:
             image = stack.enter_context(open_raster(imagery.path))
@@ -116,6 +110,8 @@ class MappingWork:
             return inputs
 
     def __call__(self, tiles: Sequence[Tile]) -> list[TileOutput | None]:
+        from geoppp.geo.engine import predict_batch
+
         return predict_batch(self.read, self.model(), tiles)
 
 
@@ -147,6 +143,8 @@ def map_imagery(
     e.g. a cluster's, or by threads), so that an interrupted run continues; the store is
     deleted once the outputs are complete, unless it is to be kept.
     """
+    from geoppp.geo.engine import fill_store, run_tiles, write_stored
+
     layout = TileLayout(grid, scheduling.tile_size, scheduling.halo)
     started = time.perf_counter()
     tile_store, reused = None, 0
@@ -234,6 +232,10 @@ def weak_colour_model(config: ColourRefinementConfig) -> BatchModel:
     """The weak labels read out through per-tile class colour models (see
     :func:`~geoppp.landcover.colour_model.refine_with_colour`): plug-and-play's colour
     readout without the prior, NaN where unlabelled."""
+    # Imported here: weak_argmax without colour refinement and colour_vote need no torch.
+    import torch
+
+    from geoppp.landcover.colour_model import refine_with_colour, weak_reach
 
     def model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
         usable = torch.from_numpy(valid & arrays["labelled"])
@@ -252,18 +254,19 @@ def weak_colour_model(config: ColourRefinementConfig) -> BatchModel:
 
 
 def colour_vote_model(n_clusters: int, seed: int) -> BatchModel:
-    """The colour-cluster vote baseline, tile by tile: k-means clusters of the image, each
-    taking the weak class most frequent in it (see
-    :func:`~geoppp.landcover.clustering.colour_cluster_vote`)."""
+    """The colour-cluster vote baseline, tile by tile: k-means clusters of every valid pixel,
+    each taking the weak class most frequent among its labelled pixels (see
+    :func:`~geoppp.landcover.colour_vote.colour_cluster_vote`)."""
 
     def model(arrays: dict[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
-        usable = valid & arrays["labelled"]
+        # Every valid pixel is clustered and takes its cluster's class; only the labelled
+        # ones vote (unlabelled pixels carry NaN, which colour_cluster_vote counts as no vote).
+        weak = arrays["weak_labels"]  # the engine's stacked copy: ours to change
+        np.copyto(weak, np.float32(np.nan), where=~arrays["labelled"][:, np.newaxis])
         return np.stack(
             [
-                colour_cluster_vote(image, weak, ok, n_clusters=n_clusters, seed=seed)
-                for image, weak, ok in zip(
-                    arrays["image"], arrays["weak_labels"], usable, strict=True
-                )
+                colour_cluster_vote(image, votes, ok, n_clusters=n_clusters, seed=seed)
+                for image, votes, ok in zip(arrays["image"], weak, valid, strict=True)
             ]
         )
 

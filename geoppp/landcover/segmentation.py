@@ -11,79 +11,24 @@ Encoders are always built with ``encoder_weights=None``: nothing is downloaded.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from safetensors.torch import save_file
-from torch import Tensor, nn
+from torch import nn
 from tqdm.auto import tqdm
 
 from geoppp.diffusion.checkpoint import read_safetensors, write_atomically
 from geoppp.errors import CheckpointError
-from geoppp.landcover.patches import Normalisation
-
-FORMAT = "geoppp-segmentation"
-FORMAT_VERSION = 1
-IGNORE = -1
-"""Label of pixels left out of the loss (nodata imagery, unlabelled, unknown codes)."""
-MULTIPLE = 32
-"""Tiles are padded to a multiple of this before the network (the deepest encoder stride)."""
-
-
-class NetworkConfig(BaseModel):
-    """A segmentation-models-pytorch network; the defaults are small enough for a CPU."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    architecture: Literal["Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus"] = Field(
-        "Unet", description="smp architecture."
-    )
-    encoder: str = Field("resnet18", description="smp encoder name (no pretrained weights).")
-    encoder_depth: int = Field(4, ge=3, le=5, description="Encoder stages.")
-    decoder_channels: list[int] = Field(
-        [128, 64, 32, 16],
-        description="Unet/UnetPlusPlus decoder channels, one per encoder stage.",
-    )
-
-    @model_validator(mode="after")
-    def _one_decoder_stage_per_encoder_stage(self) -> NetworkConfig:
-        unet = self.architecture in ("Unet", "UnetPlusPlus")
-        if unet and len(self.decoder_channels) != self.encoder_depth:
-            raise ValueError(
-                f"decoder_channels has {len(self.decoder_channels)} entries for encoder_depth "
-                f"{self.encoder_depth}; give one per encoder stage"
-            )
-        return self
-
-
-class SegmentationTrainingConfig(BaseModel):
-    """How a segmentation network is trained."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    patch_size: int = Field(128, ge=32, description="Training window side, imagery pixels.")
-    batch_size: int = Field(8, ge=1, description="Windows per step.")
-    steps: int = Field(300, ge=1, description="Optimiser steps.")
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
-    dice: float = Field(
-        0.5, ge=0, description="Weight of smp's Dice loss beside the cross-entropy."
-    )
-    seed: int = Field(0, ge=0, description="Seeds the network's initialisation and windows.")
-
-    @model_validator(mode="after")
-    def _patch_multiple(self) -> SegmentationTrainingConfig:
-        if self.patch_size % MULTIPLE:
-            raise ValueError(f"patch_size must be a multiple of {MULTIPLE}")
-        return self
+from geoppp.landcover.segmentation_metadata import REMEDY, SegmentationMetadata
+from geoppp.landcover.settings import IGNORE, MULTIPLE, NetworkConfig, SegmentationTrainingConfig
 
 
 def build_network(config: NetworkConfig, bands: int, classes: int) -> nn.Module:
@@ -107,65 +52,6 @@ def build_network(config: NetworkConfig, bands: int, classes: int) -> nn.Module:
     return network
 
 
-@dataclass(frozen=True)
-class SegmentationMetadata:
-    """What a network was trained on; checked before it maps a region.
-
-    Attributes:
-        network: the architecture.
-        class_names: output channels, in order.
-        bands: 1-based imagery bands of the input channels.
-        normalisation: per-band statistics of the training imagery.
-        pixel_size: metres per pixel of the training imagery.
-        labels: where the training labels came from, for the record.
-        steps: training steps done.
-    """
-
-    network: NetworkConfig
-    class_names: tuple[str, ...]
-    bands: tuple[int, ...]
-    normalisation: Normalisation
-    pixel_size: float
-    labels: str
-    steps: int = 0
-
-    def to_strings(self) -> dict[str, str]:
-        return {
-            "format": FORMAT,
-            "format_version": str(FORMAT_VERSION),
-            "network": self.network.model_dump_json(),
-            "class_names": json.dumps(list(self.class_names)),
-            "bands": json.dumps(list(self.bands)),
-            "normalisation": json.dumps(self.normalisation.to_dict()),
-            "pixel_size": repr(self.pixel_size),
-            "labels": self.labels,
-            "steps": str(self.steps),
-        }
-
-    @classmethod
-    def from_strings(cls, path: Path, metadata: dict[str, str]) -> SegmentationMetadata:
-        if metadata.get("format") != FORMAT:
-            raise CheckpointError(
-                f"{path} is not a geoppp segmentation network (its metadata has format "
-                f"{metadata.get('format')!r}, expected {FORMAT!r}); train one with a "
-                "train_segmentation step"
-            )
-        try:
-            return cls(
-                NetworkConfig.model_validate_json(metadata["network"]),
-                tuple(json.loads(metadata["class_names"])),
-                tuple(json.loads(metadata["bands"])),
-                Normalisation.from_dict(json.loads(metadata["normalisation"])),
-                float(metadata["pixel_size"]),
-                metadata.get("labels", ""),
-                int(metadata.get("steps", 0)),
-            )
-        except (KeyError, ValueError) as error:
-            raise CheckpointError(
-                f"segmentation network {path} has unreadable metadata ({error}); retrain it"
-            ) from None
-
-
 @dataclass
 class LoadedNetwork:
     path: Path
@@ -184,15 +70,9 @@ def save_network(path: Path, network: nn.Module, metadata: SegmentationMetadata)
     return path
 
 
-def read_metadata(path: Path) -> SegmentationMetadata:
-    """The metadata of the network at ``path``, without building it."""
-    metadata, _ = _read(path, tensors=False)
-    return SegmentationMetadata.from_strings(path, metadata)
-
-
 def load_network(path: Path) -> LoadedNetwork:
     """The network at ``path``, on CPU, in eval mode."""
-    metadata_strings, tensors = _read(path, tensors=True)
+    metadata_strings, tensors = read_safetensors(path, "segmentation network", REMEDY)
     metadata = SegmentationMetadata.from_strings(path, metadata_strings)
     network = build_network(metadata.network, len(metadata.bands), len(metadata.class_names))
     try:
@@ -202,12 +82,6 @@ def load_network(path: Path) -> LoadedNetwork:
             f"segmentation network {path} does not match its own architecture ({error}); retrain it"
         ) from None
     return LoadedNetwork(path, network.eval(), metadata)
-
-
-def _read(path: Path, tensors: bool) -> tuple[dict[str, str], dict[str, Tensor]]:
-    return read_safetensors(
-        path, "segmentation network", "train it with a train_segmentation step", tensors
-    )
 
 
 # ---------------------------------------------------------------- training

@@ -20,13 +20,13 @@ import numpy as np
 from geoppp.geo.grid import Grid, PixelWindow
 from geoppp.geo.raster import AlignedSource, open_raster, read_aligned, read_window
 from geoppp.landcover.mapping import Imagery
-from geoppp.landcover.patches import Normalisation
-from geoppp.landcover.segmentation import IGNORE
+from geoppp.landcover.normalisation import Normalisation
+from geoppp.landcover.settings import IGNORE
 from geoppp.landcover.weak_labels import WeakLabelSources
 
 LabelReader = Callable[[PixelWindow, tuple[int, int]], np.ndarray]
 """Labels of a window of the imagery grid, padded to a shape: ``(H, W)`` int64 class indices,
-:data:`~geoppp.landcover.segmentation.IGNORE` where there is none."""
+:data:`~geoppp.landcover.settings.IGNORE` where there is none."""
 LabelOpener = Callable[[ExitStack], LabelReader]
 """Opens the label files (closed with the stack) and returns their reader."""
 

@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from geoppp.geo.grid import Grid, PixelWindow
 from geoppp.geo.raster import (
@@ -66,6 +65,16 @@ class CodeTable:
         return np.take(self.lookup, codes, axis=1)
 
 
+def hard_label(class_index: int, n_classes: int, confidence: float) -> np.ndarray:
+    """``(C,)`` float32 probabilities of a label that names one class with ``confidence``,
+    the rest spread evenly over the other classes."""
+    if n_classes == 1:
+        return np.ones(1, dtype=np.float32)
+    row = np.full(n_classes, (1.0 - confidence) / (n_classes - 1), dtype=np.float32)
+    row[class_index] = confidence
+    return row
+
+
 @dataclass(frozen=True)
 class Blur:
     """A Gaussian blur of weak-label probabilities, in pixels of the imagery grid."""
@@ -97,6 +106,8 @@ class VectorBurn:
     class_index: int
     buffer: float = 0.0
     required: bool = True
+    confidence: float = 1.0
+    """Probability of ``class_index`` inside features; the rest spread over the others."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,8 @@ class MaskBurn:
     band: int
     class_index: int
     buffer: int = 0
+    confidence: float = 1.0
+    """Probability of ``class_index`` at non-zero pixels; the rest spread over the others."""
 
 
 RasterSource = CodeRaster | ProbabilityRaster
@@ -157,7 +170,7 @@ class WeakLabelSources:
         self.vectors = [
             (
                 VectorLayer.open(vector.path, grid, vector.buffer, vector.required),
-                vector.class_index,
+                vector,
             )
             for vector in vectors
         ]
@@ -189,15 +202,13 @@ class WeakLabelSources:
                         count += source_labelled
                     np.divide(total, count, out=total, where=count > 0)
                     labelled = count > 0
-                for layer, class_index in self.vectors:
+                for layer, vector in self.vectors:
                     burnt = layer.rasterize(window, pad_to)
-                    total[:, burnt] = 0.0
-                    total[class_index, burnt] = 1.0
+                    self._burn(total, burnt, vector.class_index, vector.confidence)
                     labelled |= burnt
                 for mask, dataset in zip(self.masks, mask_datasets, strict=True):
                     burnt = self._read_mask(mask, dataset, window, pad_to)
-                    total[:, burnt] = 0.0
-                    total[mask.class_index, burnt] = 1.0
+                    self._burn(total, burnt, mask.class_index, mask.confidence)
                     labelled |= burnt
                 return WeakLabels(total, labelled, codes)
 
@@ -237,6 +248,12 @@ class WeakLabelSources:
         np.divide(probabilities, total, out=probabilities, where=total > 0)
         return probabilities, aligned.valid & (total > 0), None
 
+    def _burn(
+        self, total: np.ndarray, burnt: np.ndarray, class_index: int, confidence: float
+    ) -> None:
+        """Set ``burnt`` pixels to :func:`hard_label` of ``class_index``."""
+        total[:, burnt] = hard_label(class_index, self.n_classes, confidence)[:, np.newaxis]
+
     def _read_mask(
         self, mask: MaskBurn, dataset: object, window: PixelWindow, pad_to: tuple[int, int]
     ) -> np.ndarray:
@@ -250,6 +267,8 @@ class WeakLabelSources:
         )
         burnt = aligned.valid & (aligned.values[0] != 0)
         if mask.buffer > 0:
+            from scipy import ndimage  # here, not at start-up: `geoppp validate` needs none
+
             disk = np.hypot(
                 *np.mgrid[-mask.buffer : mask.buffer + 1, -mask.buffer : mask.buffer + 1]
             )
@@ -277,6 +296,8 @@ def blur_probabilities(probabilities: np.ndarray, labelled: np.ndarray, blur: Bl
     blurred values towards zero nor leak NaN; each labelled pixel's blurred column still
     sums to one. Pixels that were unlabelled stay unlabelled (their values are 0).
     """
+    from scipy import ndimage  # here, not at start-up: `geoppp validate` needs none
+
     weight = labelled.astype(np.float32)
     filled = np.where(labelled, probabilities, np.float32(0))
     truncate = blur.radius / blur.sigma

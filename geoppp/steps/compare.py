@@ -10,10 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-# A Figure without pyplot draws to files only and leaves the caller's backend alone
-# (pyplot would need one chosen: a notebook's inline one, or Agg on a server).
-from matplotlib.figure import Figure
-
+from geoppp.atomic import write_text_atomically, written_atomically
 from geoppp.config import CompareStep, MappingStepConfig, RegionConfig
 from geoppp.errors import ConfigError
 from geoppp.geo.output import OutputOptions, check_writable
@@ -21,18 +18,31 @@ from geoppp.geo.quicklook import codes_preview, imagery_preview
 from geoppp.landcover.metrics import Scores
 from geoppp.region import for_tile, rgb_bands, truth_colours
 from geoppp.steps.mapping import step_outputs
-from geoppp.steps.report import score_map, write_text_atomically
+from geoppp.steps.report import score_map
 
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One map's scores on one imagery file."""
+    """One map's scores on one imagery file, or on all of them pooled."""
 
     step: str
     kind: str
-    imagery: Path
-    class_map: Path
+    imagery: Path | None
+    """None: the row pools every imagery file (confusions summed)."""
+    class_map: Path | None
     scores: Scores
+
+
+def pooled_rows(rows: Sequence[ComparisonRow]) -> list[ComparisonRow]:
+    """One row per step over all its imagery files, confusions summed: a region's score
+    as one map of all its files, each pixel counted once."""
+    steps = dict.fromkeys((row.step, row.kind) for row in rows)
+    return [
+        ComparisonRow(
+            step, kind, None, None, Scores.pooled([r.scores for r in rows if r.step == step])
+        )
+        for step, kind in steps
+    ]
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,8 @@ def run_comparison(
                 )
             scores = score_map(region, imagery, class_map)
             rows.append(ComparisonRow(compared.name, compared.kind, imagery, class_map, scores))
+    if several:
+        rows.extend(pooled_rows(rows))
     write_comparison(step.outputs.report, region, rows)
     log(f"step {step.name}: {step.outputs.report} and {step.outputs.report.with_suffix('.md')}")
     log(format_table(region, rows))
@@ -88,16 +100,18 @@ def run_comparison(
 
 
 def format_table(region: RegionConfig, rows: Sequence[ComparisonRow]) -> str:
-    """A Markdown table: accuracy, mIoU and per-class IoU of each map."""
+    """A Markdown table: accuracy, mIoU, per-class IoU and coverage of each map (pooled
+    rows, where there are any, last)."""
     names = region.classes.names
-    header = "| map | imagery | accuracy | mIoU | " + " | ".join(names) + " |"
-    rule = "|" + " --- |" * (4 + len(names))
+    header = "| map | imagery | accuracy | mIoU | " + " | ".join(names) + " | coverage |"
+    rule = "|" + " --- |" * (5 + len(names))
     lines = [header, rule]
     for row in rows:
         ious = " | ".join(_number(value) for value in row.scores.iou)
+        imagery = "all (pooled)" if row.imagery is None else row.imagery.name
         lines.append(
-            f"| {row.step} ({row.kind}) | {row.imagery.name} | {row.scores.accuracy:.3f} | "
-            f"{row.scores.miou:.3f} | {ious} |"
+            f"| {row.step} ({row.kind}) | {imagery} | {row.scores.accuracy:.3f} | "
+            f"{row.scores.miou:.3f} | {ious} | {_number(row.scores.coverage)} |"
         )
     return "\n".join(lines)
 
@@ -116,9 +130,11 @@ def write_comparison(path: Path, region: RegionConfig, rows: Sequence[Comparison
             {
                 "step": row.step,
                 "kind": row.kind,
-                "imagery": str(row.imagery),
-                "class_map": str(row.class_map),
+                "imagery": None if row.imagery is None else str(row.imagery),
+                "class_map": None if row.class_map is None else str(row.class_map),
                 "pixels": row.scores.pixels,
+                "truth_pixels": row.scores.truth_pixels,
+                "coverage": _json_number(row.scores.coverage),
                 "accuracy": row.scores.accuracy,
                 "miou": row.scores.miou,
                 "iou": dict(zip(names, (_json_number(v) for v in row.scores.iou), strict=True)),
@@ -142,8 +158,13 @@ def _json_number(value: float) -> float | None:
 
 def write_figure(path: Path, region: RegionConfig, rows: Sequence[ComparisonRow]) -> None:
     """Per imagery file: imagery, ground truth and each map, titled with its scores."""
+    # Imported here, when a figure is drawn: checking the step needs no matplotlib. A Figure
+    # without pyplot draws to files only and leaves the caller's backend alone (pyplot would
+    # need one chosen: a notebook's inline one, or Agg on a server).
+    from matplotlib.figure import Figure
+
     assert region.ground_truth is not None
-    imagery_files = list(dict.fromkeys(row.imagery for row in rows))
+    imagery_files = list(dict.fromkeys(row.imagery for row in rows if row.imagery is not None))
     columns = 2 + max(sum(1 for r in rows if r.imagery == i) for i in imagery_files)
     figure = Figure(figsize=(3.2 * columns, 3.4 * len(imagery_files)))
     axes = figure.subplots(len(imagery_files), columns, squeeze=False)
@@ -162,6 +183,7 @@ def write_figure(path: Path, region: RegionConfig, rows: Sequence[ComparisonRow]
             ),
         ]
         for row in (r for r in rows if r.imagery == imagery):
+            assert row.class_map is not None  # a row of one imagery file
             title = f"{row.step}\nacc {row.scores.accuracy:.3f}, mIoU {row.scores.miou:.3f}"
             panels.append((title, codes_preview(row.class_map, max_size=512)))
         for axis in axes[line]:
@@ -170,9 +192,5 @@ def write_figure(path: Path, region: RegionConfig, rows: Sequence[ComparisonRow]
             axis.imshow(np.moveaxis(panel, 0, -1), interpolation="nearest")
             axis.set_title(title, fontsize=9)
     figure.tight_layout()
-    partial = path.with_name(f".{path.name}.partial.png")
-    try:
-        figure.savefig(partial, dpi=110, bbox_inches="tight")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with written_atomically(path, ".png") as temporary:
+        figure.savefig(temporary, dpi=110, bbox_inches="tight")

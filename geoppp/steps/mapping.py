@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoppp.config import (
     ColourVoteStep,
@@ -18,17 +18,14 @@ from geoppp.config import (
     SegmentationStep,
     WeakArgmaxStep,
 )
-from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
-from geoppp.diffusion.training import resolve_device
+from geoppp.diffusion.metadata import checkpoint_layout
 from geoppp.errors import ConfigError
-from geoppp.geo.cluster import Cluster, per_process
-from geoppp.geo.engine import BatchModel
 from geoppp.geo.grid import Grid
 from geoppp.geo.output import OutputOptions, check_writable
+from geoppp.geo.process_cache import per_process
 from geoppp.geo.quicklook import codes_preview, imagery_preview, write_panels
-from geoppp.geo.raster import grid_of, require_bands
+from geoppp.geo.raster import grid_of, require_bands, require_overlap
 from geoppp.geo.tilestore import file_identity, file_sha256
-from geoppp.landcover.inference import PlugAndPlayModel
 from geoppp.landcover.mapping import (
     Imagery,
     MappingWork,
@@ -41,12 +38,20 @@ from geoppp.landcover.mapping import (
     weak_colour_model,
 )
 from geoppp.landcover.priors import prior_path, statistics_path
-from geoppp.landcover.segmentation import SegmentationModel, load_network
 from geoppp.landcover.weak_labels import WeakLabelSources
 from geoppp.region import classes_of, for_tile, rgb_bands, truth_colours, weak_label_sources
 from geoppp.steps.report import format_scores, score_map, write_report
 from geoppp.steps.segmentation import check_network
 from geoppp.steps.statistics import read_statistics
+
+if TYPE_CHECKING:
+    from geoppp.diffusion.checkpoint import LoadedCheckpoint
+    from geoppp.geo.cluster import Cluster
+    from geoppp.geo.engine import BatchModel
+    from geoppp.landcover.inference import PlugAndPlayModel
+
+# The models that need torch (plug-and-play, segmentation networks, colour refinement) are
+# imported where they are built: checking a step and mapping with the baselines load no torch.
 
 MappingStep = MappingStepConfig
 
@@ -104,26 +109,25 @@ class PreparedRun:
     grid: Grid
     outputs: StepOutputs
     weak_labels: WeakLabelSources
-    prior: LoadedCheckpoint | None = None
 
 
-def load_prior(
+def check_prior(
     step: PlugAndPlayStep, region: RegionConfig, produced: frozenset[Path] = frozenset()
-) -> LoadedCheckpoint:
-    """The step's prior, refused unless it was trained on the region's classes and bands;
-    its label statistics checked likewise, unless an earlier step will write them
-    (``produced``)."""
+) -> None:
+    """Refuse the step's prior unless it was trained on the region's classes and bands (read
+    from its file's metadata: the model is loaded when the step runs); its label statistics
+    checked likewise, unless an earlier step will write them (``produced``)."""
     path = prior_path(step.prior)
-    prior = load_checkpoint(path)
-    classes = prior.layout.get("class_names")
+    layout = checkpoint_layout(path)
+    classes = layout.get("class_names")
     if classes is not None and list(classes) != list(region.classes.names):
         raise ConfigError(
             f"step {step.name}: prior {path} was trained on classes {list(classes)} but region "
             f"{region.name} has {list(region.classes.names)}; use a prior trained on this "
             "class scheme (train one with a train_prior step)"
         )
-    bands = prior.layout.get("bands") or []
-    if prior.layout.get("mode") == "joint" and len(bands) != len(region.imagery.bands):
+    bands = layout.get("bands") or []
+    if layout.get("mode") == "joint" and len(bands) != len(region.imagery.bands):
         raise ConfigError(
             f"step {step.name}: prior {path} was trained on {len(bands)} image band(s) but "
             f"region {region.name} gives {len(region.imagery.bands)}"
@@ -136,7 +140,6 @@ def load_prior(
                 f"{list(measured.class_names)} but region {region.name} has "
                 f"{list(region.classes.names)}"
             )
-    return prior
 
 
 def prepare(
@@ -153,9 +156,12 @@ def prepare(
     sources: dict[Path, WeakLabelSources] = {}
     several = len(region.imagery.paths) > 1
     for step in steps:
-        prior = load_prior(step, region, produced) if isinstance(step, PlugAndPlayStep) else None
+        if isinstance(step, PlugAndPlayStep):
+            check_prior(step, region, produced)
         if isinstance(step, SegmentationStep):
-            check_network(step, region, produced)
+            check_network(step.name, step.network, region, produced)
+        if isinstance(step, PlugAndPlayStep) and step.network is not None:
+            check_network(step.name, step.network, region, produced)
         if step.outputs.report is not None and region.ground_truth is None:
             raise ConfigError(
                 f"step {step.name} asks for a report, but region {region.name} has no "
@@ -171,7 +177,11 @@ def prepare(
             imagery = Imagery(path, tuple(region.imagery.bands), region.imagery.nodata)
             if path not in sources:  # opening them checks them: a bad one fails before any map
                 sources[path] = weak_label_sources(region, grid, path)
-            runs.append(PreparedRun(step, imagery, grid, outputs, sources[path], prior))
+            if outputs.report is not None and region.ground_truth is not None:
+                truth = for_tile(region.ground_truth.path, region, path)
+                require_bands(truth, [region.ground_truth.band], "ground truth")
+                require_overlap(truth, grid, "ground truth")
+            runs.append(PreparedRun(step, imagery, grid, outputs, sources[path]))
     paths = [str(options.path) for run in runs for options in run.outputs.all()]
     repeated = sorted({p for p in paths if paths.count(p) > 1})
     if repeated:
@@ -255,11 +265,14 @@ def needs_image(step: MappingStep) -> bool:
 
 
 def step_model(run: PreparedRun, progress: bool = False) -> Callable[[], BatchModel]:
-    """The step's model for the engine, built here from the prepared run's loaded prior."""
+    """The step's model for the engine, built here (a plug-and-play model shows the
+    optimiser's progress) or by its recipe."""
     step = run.step
     if isinstance(step, PlugAndPlayStep):
-        assert run.prior is not None  # prepare loads it
-        model = plug_and_play_model(step, run.prior, abs(run.grid.transform.a), progress)
+        from geoppp.diffusion.checkpoint import load_checkpoint
+
+        prior = load_checkpoint(prior_path(step.prior))
+        model = plug_and_play_model(step, prior, abs(run.grid.transform.a), progress)
         return lambda: model
     return step_recipe(run)
 
@@ -286,20 +299,30 @@ def plug_and_play_model(
     step: PlugAndPlayStep, prior: LoadedCheckpoint, pixel_size: float, progress: bool = False
 ) -> PlugAndPlayModel:
     """The plug-and-play model of a step, on its prior."""
+    from geoppp.diffusion.training import resolve_device
+    from geoppp.landcover.inference import PlugAndPlayModel
+    from geoppp.landcover.segmentation import SegmentationModel, load_network
+
     statistics = None
     if step.statistics is not None and step.constraints.statistics > 0:
         measured = read_statistics(statistics_path(step.statistics))
         statistics = (measured.statistics, measured.cell_metres)
+    device = resolve_device(step.device)
+    network = None
+    if step.network is not None:
+        network = SegmentationModel(load_network(step.network), device)
     return PlugAndPlayModel(
         prior,
         pixel_size=pixel_size,
         optimiser=step.optimiser,
         constraints=step.constraints,
         seed=step.seed,
-        device=resolve_device(step.device),
+        device=device,
         statistics=statistics,
         weak_detail=step.weak_detail,
         colour_refinement=step.colour_refinement,
+        network=network,
+        network_readout=step.network_readout,
         progress=progress,
     )
 
@@ -316,6 +339,8 @@ class PlugAndPlayRecipe:
         return per_process(key, self._build)
 
     def _build(self) -> BatchModel:
+        from geoppp.diffusion.checkpoint import load_checkpoint
+
         prior = load_checkpoint(prior_path(self.step.prior))
         return plug_and_play_model(self.step, prior, self.pixel_size)
 
@@ -331,6 +356,9 @@ class SegmentationRecipe:
         return per_process(key, self._build)
 
     def _build(self) -> BatchModel:
+        from geoppp.diffusion.training import resolve_device
+        from geoppp.landcover.segmentation import SegmentationModel, load_network
+
         return SegmentationModel(load_network(self.step.network), resolve_device(self.step.device))
 
 
@@ -379,6 +407,8 @@ def run_identity(
         models["prior"] = file_sha256(prior_path(step.prior))
         if step.statistics is not None:
             models["statistics"] = file_sha256(statistics_path(step.statistics))
+        if step.network is not None:
+            models["network"] = file_sha256(step.network)
     if isinstance(step, SegmentationStep):
         models["network"] = file_sha256(step.network)
     grid = run.grid

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from geoppp.atomic import write_text_atomically
 from geoppp.config import RegionConfig
-from geoppp.landcover.evaluation import evaluate_map, value_lookup
+from geoppp.landcover.evaluation import MapScores, evaluate_map, value_lookup
 from geoppp.landcover.metrics import Scores
 from geoppp.region import for_tile, truth_classes
 
 
-def score_map(region: RegionConfig, imagery: Path, class_map: Path) -> Scores:
+def score_map(region: RegionConfig, imagery: Path, class_map: Path) -> MapScores:
     """Accuracy and IoU of a class map of ``imagery`` against the region's ground truth."""
     assert region.ground_truth is not None
     truth = region.ground_truth
@@ -42,6 +42,14 @@ def write_report(
         "miou": scores.miou,
         "iou": dict(zip(names, scores.iou, strict=True)),
     }
+    if isinstance(scores, MapScores):
+        document["coverage"] = {
+            "truth_pixels": scores.truth_pixels,
+            "map_nodata": scores.map_nodata,
+            "map_unknown": scores.map_unknown,
+            "truth_resampled": scores.truth_resampled,
+            "truth_extent_covered": scores.truth_extent_covered,
+        }
     rows = "".join(f"| {name} | {iou:.3f} |\n" for name, iou in zip(names, scores.iou, strict=True))
     markdown = (
         f"# {step} on {region.name}: {imagery.name}\n\n"
@@ -52,13 +60,20 @@ def write_report(
     write_text_atomically(path.with_suffix(".md"), markdown)
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+def format_coverage(scores: MapScores) -> list[str]:
+    """What the scores were computed over: the pixels scored and left out, resampling, and
+    how much of the ground truth the map covers."""
+    lines = [
+        f"  scored {100 * scores.coverage:.1f} % of the {scores.truth_pixels} map pixels "
+        f"with ground truth; left out: {scores.map_nodata} nodata in the map, "
+        f"{scores.map_unknown} of values outside the class scheme",
+        f"  the map covers {100 * scores.truth_extent_covered:.1f} % of the ground truth's extent",
+    ]
+    if scores.truth_resampled:
+        lines.append(
+            "  the ground truth is on another grid: it was resampled (nearest) onto the map's"
+        )
+    return lines
 
 
 def format_scores(region: RegionConfig, scores: Scores) -> str:

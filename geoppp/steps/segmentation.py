@@ -7,30 +7,22 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from geoppp.config import (
     LabelRasterConfig,
     RegionConfig,
-    SegmentationStep,
     TrainSegmentationStep,
     load_region,
 )
-from geoppp.diffusion.training import resolve_device
 from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.raster import grid_of, require_bands, require_overlap
 from geoppp.landcover.evaluation import value_lookup
 from geoppp.landcover.mapping import Imagery
-from geoppp.landcover.patches import band_statistics
-from geoppp.landcover.segmentation import (
-    NetworkTraining,
-    SegmentationMetadata,
-    build_network,
-    read_metadata,
-    save_network,
-    train_network,
-)
+from geoppp.landcover.normalisation import band_statistics
+from geoppp.landcover.segmentation_metadata import SegmentationMetadata, read_metadata
 from geoppp.landcover.segmentation_windows import (
     LabelledImagery,
     LabelOpener,
@@ -39,6 +31,9 @@ from geoppp.landcover.segmentation_windows import (
     weak_argmax_labels,
 )
 from geoppp.region import for_tile, truth_classes, weak_label_sources
+
+if TYPE_CHECKING:
+    from geoppp.landcover.segmentation import NetworkTraining
 
 
 @dataclass(frozen=True)
@@ -139,6 +134,10 @@ def run_network_training(
     prepared: PreparedNetworkTraining, progress: bool, log: Callable[[str], None]
 ) -> NetworkTraining:
     """Train the network and write its checkpoint."""
+    # Imported here: checking the step (``geoppp validate``) needs no torch.
+    from geoppp.diffusion.training import resolve_device
+    from geoppp.landcover.segmentation import build_network, save_network, train_network
+
     step, region = prepared.step, prepared.region
     labels = step.labels if isinstance(step.labels, str) else f"raster {step.labels.raster}"
     log(
@@ -183,22 +182,22 @@ def run_network_training(
 
 
 def check_network(
-    step: SegmentationStep, region: RegionConfig, produced: frozenset[Path] = frozenset()
+    step: str, network: Path, region: RegionConfig, produced: frozenset[Path] = frozenset()
 ) -> None:
     """Refuse a network trained on other classes, bands or pixel size than the region's,
     unless an earlier step of the pipeline writes it (``produced``)."""
-    if step.network.resolve() in produced:
+    if network.resolve() in produced:
         return
-    metadata = read_metadata(step.network)
+    metadata = read_metadata(network)
     if list(metadata.class_names) != list(region.classes.names):
         raise ConfigError(
-            f"step {step.name}: network {step.network} was trained on classes "
+            f"step {step}: network {network} was trained on classes "
             f"{list(metadata.class_names)} but region {region.name} has "
             f"{list(region.classes.names)}; train one on this class scheme"
         )
     if len(metadata.bands) != len(region.imagery.bands):
         raise ConfigError(
-            f"step {step.name}: network {step.network} was trained on "
+            f"step {step}: network {network} was trained on "
             f"{len(metadata.bands)} band(s) but region {region.name} gives "
             f"{len(region.imagery.bands)}; train one on these bands"
         )
@@ -206,7 +205,7 @@ def check_network(
         pixel = abs(grid_of(path).transform.a)
         if abs(pixel - metadata.pixel_size) > 1e-6 * max(pixel, 1.0):
             raise ConfigError(
-                f"step {step.name}: network {step.network} was trained at "
+                f"step {step}: network {network} was trained at "
                 f"{metadata.pixel_size} m pixels but {path} has {pixel} m; resample the "
                 "imagery or train at this resolution"
             )

@@ -13,15 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from geoppp.config import LabelStatisticsStep, RegionConfig
+from geoppp.atomic import write_text_atomically
+from geoppp.config import LabelStatisticsStep, RegionConfig, load_region
 from geoppp.errors import ConfigError
 from geoppp.geo.grid import TileLayout
 from geoppp.geo.output import OutputOptions, check_writable
 from geoppp.geo.raster import AlignedSource, grid_of, open_raster, read_aligned
-from geoppp.landcover.constraints import LabelStatistics, block_fractions
 from geoppp.landcover.evaluation import value_lookup
+from geoppp.landcover.label_statistics import LabelStatistics, block_fractions
 from geoppp.region import for_tile, truth_classes, weak_label_sources
-from geoppp.steps.report import write_text_atomically
 
 READ_BLOCKS = 64
 """Statistics blocks a side read at once: memory follows the window, not the raster."""
@@ -30,12 +30,21 @@ READ_BLOCKS = 64
 @dataclass(frozen=True)
 class PreparedStatistics:
     step: LabelStatisticsStep
+    region: RegionConfig
+    """The region measured: the step's own, or the pipeline's."""
 
 
 def prepare_statistics(
-    step: LabelStatisticsStep, region: RegionConfig, overwrite: bool
+    step: LabelStatisticsStep, pipeline_region: RegionConfig, overwrite: bool
 ) -> PreparedStatistics:
     """Check there are ground truth and a class-code raster, and the output can be written."""
+    region = load_region(step.region) if step.region is not None else pipeline_region
+    if list(region.classes.names) != list(pipeline_region.classes.names):
+        raise ConfigError(
+            f"step {step.name}: region {region.name} has classes {list(region.classes.names)} "
+            f"but the pipeline's region {pipeline_region.name} has "
+            f"{list(pipeline_region.classes.names)}; measure on a region of the same classes"
+        )
     if region.ground_truth is None:
         raise ConfigError(
             f"step {step.name} measures label statistics, but region {region.name} has no "
@@ -51,14 +60,12 @@ def prepare_statistics(
     check_writable(
         OutputOptions(step.outputs.statistics, overwrite=overwrite or step.outputs.overwrite)
     )
-    return PreparedStatistics(step)
+    return PreparedStatistics(step, region)
 
 
-def run_statistics(
-    prepared: PreparedStatistics, region: RegionConfig, log: Callable[[str], None]
-) -> LabelStatistics:
+def run_statistics(prepared: PreparedStatistics, log: Callable[[str], None]) -> LabelStatistics:
     """Measure the statistics over every imagery file of the region and write them."""
-    step = prepared.step
+    step, region = prepared.step, prepared.region
     assert region.ground_truth is not None
     truth = region.ground_truth
     lookup = value_lookup(truth_classes(region))

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from geoppp.atomic import write_text_atomically
 from geoppp.config import ExecutionConfig, PlugAndPlayStep, RegionConfig, UncertaintyStep
 from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid, TileLayout
@@ -28,7 +29,6 @@ from geoppp.landcover.evaluation import value_lookup
 from geoppp.landcover.uncertainty import CertaintyHalves, summarise_samples
 from geoppp.region import for_tile, truth_classes
 from geoppp.steps.mapping import PreparedRun, StepOutputs, run_mapping
-from geoppp.steps.report import write_text_atomically
 
 BLOCK = 512
 """Pixels a side of the blocks read and written (memory: K × C × BLOCK² float32)."""

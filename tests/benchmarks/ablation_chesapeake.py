@@ -60,14 +60,14 @@ import torch
 from geoppp.diffusion import load_checkpoint
 from geoppp.diffusion.checkpoint import LoadedCheckpoint
 from geoppp.diffusion.ppp import PlugAndPlayConfig, RefineConfig, TimeScheduleConfig
-from geoppp.landcover.clustering import colour_cluster_vote
 from geoppp.landcover.colour_model import ColourRefinementConfig
-from geoppp.landcover.constraints import LabelStatistics, block_fractions
+from geoppp.landcover.colour_vote import colour_cluster_vote
 from geoppp.landcover.inference import ConstraintsConfig, PlugAndPlayModel
+from geoppp.landcover.label_statistics import LabelStatistics, block_fractions
 from geoppp.landcover.mapping import weak_colour_model
 from geoppp.landcover.metrics import Scores, confusion_matrix
 from geoppp.landcover.nlcd import nlcd_code_table
-from geoppp.landcover.patches import array_statistics
+from geoppp.landcover.normalisation import array_statistics
 from geoppp.landcover.priors import prior_path
 from geoppp.landcover.schemes import ClassSchemeConfig, load_scheme
 from geoppp.landcover.segmentation import (

@@ -24,7 +24,8 @@ import torch
 from geoppp.tasks.tsp.construction import greedy_edge_tour, random_tours
 from geoppp.tasks.tsp.instances import euclidean_distances, random_instances, tour_lengths
 from geoppp.tasks.tsp.local_search import two_opt
-from geoppp.tasks.tsp.solve import SolveConfig, load_prior, optimise_adjacency
+from geoppp.tasks.tsp.settings import SolveConfig
+from geoppp.tasks.tsp.solve import load_prior, optimise_adjacency
 
 
 def python_two_opt(distances: np.ndarray, tour: np.ndarray) -> np.ndarray:

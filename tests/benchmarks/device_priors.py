@@ -220,7 +220,8 @@ def _export_chesapeake(mode: PatchMode) -> ExportedJob:
     and ``coarsen`` (no georeference, so arrays rather than rasters)."""
     from geoppp.diffusion import DenoiserConfig
     from geoppp.landcover.coarsen import _block_sum
-    from geoppp.landcover.patches import PatchLayout, _window_invalid, array_statistics
+    from geoppp.landcover.normalisation import array_statistics
+    from geoppp.landcover.patches import PatchLayout, _window_invalid
     from geoppp.landcover.schemes import load_scheme
 
     _, step = _demo_step()

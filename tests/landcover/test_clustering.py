@@ -8,10 +8,10 @@ import torch
 
 from geoppp.landcover.clustering import (
     _em_step,
-    colour_cluster_vote,
     downsampled_clusters,
     local_gmm,
 )
+from geoppp.landcover.colour_vote import colour_cluster_vote
 
 
 def two_colours(batch: int = 2, size: int = 16, seed: int = 1) -> torch.Tensor:
@@ -250,12 +250,20 @@ def test_colour_cluster_vote_nan_where_invalid_and_unlabelled_do_not_vote() -> N
     np.testing.assert_array_equal(result.argmax(0)[valid], truth[valid])
 
 
-def test_colour_cluster_vote_nan_for_a_cluster_without_weak_labels() -> None:
+def test_colour_cluster_vote_a_cluster_without_votes_takes_the_nearest_colours_class() -> None:
     image, weak, truth = three_regions()
     weak[:, truth == 2] = np.nan
     result = colour_cluster_vote(image, weak, np.ones(truth.shape, dtype=bool), n_clusters=3)
-    assert np.isnan(result[:, truth == 2]).all()
+    assert not np.isnan(result).any()
+    # Region 2's colour (0.3, 0.6, 0.2) is nearer region 0's (0.1, 0.2, 0.1) than region 1's.
+    np.testing.assert_array_equal(result.argmax(0)[truth == 2], 0)
     np.testing.assert_array_equal(result.argmax(0)[truth < 2], truth[truth < 2])
+
+
+def test_colour_cluster_vote_nan_when_no_pixel_votes() -> None:
+    image, weak, truth = three_regions()
+    result = colour_cluster_vote(image, np.full_like(weak, np.nan), np.ones(truth.shape, bool))
+    assert np.isnan(result).all()
 
 
 def test_colour_cluster_vote_is_deterministic_for_a_seed() -> None:
@@ -266,3 +274,12 @@ def test_colour_cluster_vote_is_deterministic_for_a_seed() -> None:
     first = colour_cluster_vote(image, weak, valid, n_clusters=8, seed=3)
     again = colour_cluster_vote(image, weak, valid, n_clusters=8, seed=3)
     np.testing.assert_array_equal(first, again)
+
+
+@pytest.mark.filterwarnings("error")
+def test_colour_cluster_vote_on_a_flat_image_warns_nothing() -> None:
+    weak = np.random.default_rng(0).random((4, 20, 20))
+    flat = np.full((3, 20, 20), 7.0)
+    result = colour_cluster_vote(flat, weak, np.ones((20, 20), dtype=bool), n_clusters=8)
+    assert not np.isnan(result).any()
+    assert len(np.unique(result.argmax(0))) == 1

@@ -11,8 +11,10 @@ from geoppp.landcover.colour_model import (
     ABSENT,
     SHRINKAGE,
     ColourRefinementConfig,
+    bhattacharyya,
     class_loglik,
     fit_colour_models,
+    merge_inseparable,
     refine_with_colour,
     standardise,
     weak_reach,
@@ -180,3 +182,67 @@ def test_a_class_absent_from_the_weak_labels_claims_no_pixel() -> None:
     labels = weak.clone().requires_grad_(True)
     colour_model_loglik(labels, loglik, valid).sum().backward()
     assert labels.grad is not None and torch.isfinite(labels.grad).all()
+
+
+def test_bhattacharyya_is_one_for_identical_gaussians_and_falls_with_distance() -> None:
+    mean = torch.tensor([[[0.0, 0.0], [0.0, 0.0], [3.0, 0.0], [30.0, 0.0]]])
+    cov = torch.eye(2).expand(1, 4, 2, 2)
+    overlap = bhattacharyya(mean, cov)
+    np.testing.assert_allclose(overlap[0, 0, 1], 1.0, atol=1e-5)
+    np.testing.assert_allclose(overlap[0, 0, 2], np.exp(-9 / 8), rtol=1e-5)  # (1/8)·d²
+    assert overlap[0, 0, 3] < 1e-40
+    np.testing.assert_allclose(overlap[0], overlap[0].T)
+
+
+def test_a_group_of_inseparable_classes_shares_its_mass_as_the_start_did() -> None:
+    responsibilities = torch.tensor([0.5, 0.3, 0.2]).view(1, 3, 1, 1)
+    start = torch.tensor([0.1, 0.6, 0.3]).view(1, 3, 1, 1)
+    together = torch.zeros(1, 3, 3, dtype=torch.bool)
+    together[0, 0, 1] = together[0, 1, 0] = True  # 0 and 1: one group; 2 alone
+    merged = merge_inseparable(responsibilities, start, together)
+    np.testing.assert_allclose(merged.flatten(), [0.8 * 0.1 / 0.7, 0.8 * 0.6 / 0.7, 0.2])
+    chained = torch.zeros(1, 3, 3, dtype=torch.bool)
+    chained[0, 0, 1] = chained[0, 1, 0] = chained[0, 1, 2] = chained[0, 2, 1] = True
+    np.testing.assert_allclose(merge_inseparable(responsibilities, start, chained), start)
+
+
+def shared_colours(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A 32 × 32 tile all of class 0 (a field) whose colour brightens to the right, with
+    weak labels of two blocks: 90 % class 0 on the left, 55 % on the right. Both classes
+    look the same; only brightness, which says nothing, goes with the weak labels."""
+    generator = np.random.default_rng(seed)
+    ramp = np.linspace(0.8, 1.2, 32)[np.newaxis, :] * np.ones((32, 1))
+    image = np.array([70.0, 120.0, 50.0])[:, None, None] * ramp + generator.normal(
+        0, 4, (3, 32, 32)
+    )
+    weak = np.zeros((2, 32, 32))
+    weak[0, :, :16], weak[1, :, :16] = 0.9, 0.1
+    weak[0, :, 16:], weak[1, :, 16:] = 0.55, 0.45
+    return (
+        torch.tensor(image[np.newaxis], dtype=torch.float32),
+        torch.zeros(32, 32, dtype=torch.long),
+        torch.tensor(weak[np.newaxis], dtype=torch.float32),
+    )
+
+
+def test_classes_that_share_a_colour_keep_the_weak_labels_class() -> None:
+    image, truth, weak = shared_colours()
+    valid = torch.ones(1, 32, 32, dtype=torch.bool)
+    split = refine_with_colour(
+        weak, image, valid, ColourRefinementConfig(pseudo_count=10, max_overlap=1.0)
+    )
+    guarded = refine_with_colour(
+        weak, image, valid, ColourRefinementConfig(pseudo_count=10, max_overlap=0.3)
+    )
+    assert (split[0].argmax(0) == truth).float().mean() < 0.7  # split by brightness
+    assert (guarded[0].argmax(0) == truth).float().mean() == 1.0
+    np.testing.assert_allclose(guarded.sum(1), 1.0, atol=1e-5)
+
+
+def test_classes_that_colours_separate_keep_the_gain() -> None:
+    image, truth, weak = two_colours()
+    valid = torch.ones(1, 32, 32, dtype=torch.bool)
+    guarded = refine_with_colour(
+        weak, image, valid, ColourRefinementConfig(pseudo_count=10, max_overlap=0.3)
+    )
+    assert (guarded[0].argmax(0) == truth).float().mean() > 0.98

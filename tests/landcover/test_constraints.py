@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from geoppp.landcover.constraints import (
-    LabelStatistics,
     cluster_agreement,
     image_match,
     label_statistics_loglik,
     local_nmi,
     weak_label_kl,
 )
+from geoppp.landcover.label_statistics import LabelStatistics
 
 
 def one_hot(classes: torch.Tensor, n: int) -> torch.Tensor:

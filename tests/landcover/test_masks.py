@@ -13,7 +13,7 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
-from geoppp.config import load_region
+from geoppp.config import HARD_LABEL_CONFIDENCE, load_region
 from geoppp.errors import ConfigError
 from geoppp.geo.grid import Grid, PixelWindow
 from geoppp.landcover.weak_labels import (
@@ -169,12 +169,27 @@ def test_a_region_mask_buffer_in_metres_becomes_pixels_of_the_imagery(tmp_path: 
     sources = weak_label_sources(region, grid, region.imagery.paths[0])
 
     (burn,) = sources.masks
-    assert burn == MaskBurn(tmp_path / "roads.tif", 1, region.classes.names.index("impervious"), 3)
+    impervious = region.classes.names.index("impervious")
+    assert burn == MaskBurn(tmp_path / "roads.tif", 1, impervious, 3, HARD_LABEL_CONFIDENCE)
     with sources.opened() as reader:
         labels = reader(grid.full_window, (24, 24))
     np.testing.assert_array_equal(labels.labelled, disk((24, 24), 12, 12, 3))
-    impervious = region.classes.names.index("impervious")
-    assert (labels.probabilities[impervious][labels.labelled] == 1).all()
+    # A mask is sure, not certain: its class at the default confidence, the rest spread.
+    burnt = labels.probabilities[:, labels.labelled]
+    np.testing.assert_allclose(burnt[impervious], HARD_LABEL_CONFIDENCE)
+    others = np.delete(burnt, impervious, axis=0)
+    np.testing.assert_allclose(others, (1 - HARD_LABEL_CONFIDENCE) / 4, rtol=1e-6)
+
+
+def test_a_mask_of_confidence_one_is_one_hot(tmp_path: Path) -> None:
+    write_raster(tmp_path / "roads.tif", np.ones((8, 8), np.uint8))
+    region = load_region(write_region(tmp_path, 1.0, {"class": "water", "confidence": 1.0}))
+    grid = Grid(CRS.from_string(UTM_17N), Affine(1.0, 0.0, X0, 0.0, -1.0, Y0), 8, 8)
+    with weak_label_sources(region, grid, region.imagery.paths[0]).opened() as reader:
+        labels = reader(grid.full_window, (8, 8))
+    water = region.classes.names.index("water")
+    assert (labels.probabilities[water] == 1).all()
+    assert (np.delete(labels.probabilities, water, axis=0) == 0).all()
 
 
 def test_a_region_mask_must_name_a_class_of_the_scheme(tmp_path: Path) -> None:

@@ -188,3 +188,17 @@ def test_a_map_is_scored_against_truth_on_another_crs_read_nearest(tmp_path: Pat
     # The same GDAL nearest both ways: equal here; a pixel or two may move with GDAL versions.
     assert_same_scores(scores, expected, tolerance=2e-3)
     assert 0.7 < scores.accuracy < 0.85
+
+
+def test_pooled_scores_sum_the_confusions_and_the_truth() -> None:
+    first = Scores.from_confusion(np.array([[5, 1], [0, 4]]), truth_pixels=12)
+    second = Scores.from_confusion(np.array([[0, 0], [2, 8]]), truth_pixels=10)
+    pooled = Scores.pooled([first, second])
+    assert pooled.confusion == ((5, 1), (2, 12))
+    assert pooled.accuracy == pytest.approx(17 / 20)
+    assert pooled.truth_pixels == 22
+    assert pooled.coverage == pytest.approx(20 / 22)
+    assert first.coverage == pytest.approx(10 / 12)
+    assert np.isnan(Scores.from_confusion(np.eye(2, dtype=np.int64)).coverage)  # not counted
+    with pytest.raises(ValueError, match="nothing"):
+        Scores.pooled([])

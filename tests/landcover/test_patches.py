@@ -12,15 +12,17 @@ import torch
 from affine import Affine
 
 from geoppp.landcover.coarsen import GsdError, coarsen
-from geoppp.landcover.patches import (
+from geoppp.landcover.normalisation import (
     Normalisation,
     PatchError,
+    array_statistics,
+    band_statistics,
+)
+from geoppp.landcover.patches import (
     PatchLayout,
     PatchWindow,
     RegionPatches,
-    array_statistics,
     band_means,
-    band_statistics,
     class_frequencies,
     dihedral,
 )

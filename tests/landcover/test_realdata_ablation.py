@@ -16,7 +16,7 @@ import pytest
 import torch
 from numpy.typing import ArrayLike
 
-from geoppp.landcover.constraints import LabelStatistics
+from geoppp.landcover.label_statistics import LabelStatistics
 from geoppp.landcover.metrics import Scores, confusion_matrix
 from geoppp.landcover.segmentation import SegmentationTrainingConfig
 from tests.benchmarks.ablation_chesapeake import (

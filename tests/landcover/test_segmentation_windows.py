@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geoppp.landcover.patches import Normalisation
-from geoppp.landcover.segmentation import IGNORE
+from geoppp.landcover.normalisation import Normalisation
 from geoppp.landcover.segmentation_windows import ArraySampler
+from geoppp.landcover.settings import IGNORE
 from tests.rasters import random_image
 
 NORMALISATION = Normalisation((500.0, 500.0), (1000.0, 1000.0))

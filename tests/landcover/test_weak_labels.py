@@ -8,12 +8,14 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import yaml
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 from shapely.geometry import LineString, box
 
+from geoppp.config import load_region
 from geoppp.errors import BandError, NoOverlapError
 from geoppp.geo.grid import Grid, PixelWindow
 from geoppp.landcover.weak_labels import (
@@ -24,6 +26,7 @@ from geoppp.landcover.weak_labels import (
     WeakLabels,
     WeakLabelSources,
 )
+from geoppp.region import weak_label_sources
 from tests.rasters import PITTSBURGH_UTM, UTM_17N, write_raster
 
 X0, Y0 = PITTSBURGH_UTM
@@ -284,3 +287,36 @@ def test_sources_are_checked_when_built(tmp_path: Path, grid: Grid) -> None:
         WeakLabelSources(grid, 2, [CodeRaster(away, 1, table)])
     with pytest.raises(BandError):
         WeakLabelSources(grid, 2, [CodeRaster(away, 2, table)])
+
+
+def test_a_code_naming_one_class_carries_the_stated_confidence(tmp_path: Path) -> None:
+    write_raster(tmp_path / "imagery.tif", np.full((4, SIZE, SIZE), 100, np.uint8), UTM_17N)
+    codes = np.full((SIZE, SIZE), 3, np.uint8)
+    codes[:, :10] = 7
+    write_raster(tmp_path / "codes.tif", codes, UTM_17N, nodata=0)
+    for confidence, expected in ((None, 0.8), (0.95, 0.95), (1.0, 1.0)):
+        source: dict[str, object] = {
+            "kind": "class_codes",
+            "path": "codes.tif",
+            "table": {3: "trees", 7: {"water": 0.5, "grass": 0.5}},
+        }
+        if confidence is not None:
+            source["confidence"] = confidence
+        document = {
+            "name": "codes",
+            "imagery": {"paths": ["imagery.tif"], "bands": [1, 2, 3, 4]},
+            "classes": "enviroatlas-5",
+            "weak_labels": [source],
+        }
+        (tmp_path / "region.yaml").write_text(yaml.safe_dump(document))
+        region = load_region(tmp_path / "region.yaml")
+        grid = Grid(CRS.from_string(UTM_17N), Affine(1.0, 0.0, X0, 0.0, -1.0, Y0), SIZE, SIZE)
+        with weak_label_sources(region, grid, region.imagery.paths[0]).opened() as read:
+            labels = read(grid.full_window, (SIZE, SIZE))
+        trees = region.classes.names.index("trees")
+        named = labels.probabilities[:, :, 10:].reshape(5, -1)
+        rest = [(1 - expected) / 4] * 5
+        assert_every_pixel(named, [*rest[:trees], expected, *rest[trees + 1 :]])
+        # A code given as probabilities keeps them as they are.
+        spread = labels.probabilities[:, :, :10].reshape(5, -1)
+        assert_every_pixel(spread, [0.5, 0.0, 0.0, 0.0, 0.5])

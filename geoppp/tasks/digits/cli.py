@@ -5,32 +5,19 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import ValidationError
-from torchvision.utils import save_image
 
-from geoppp.config import Strict, load
-from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.errors import ConfigError, OutputError
-from geoppp.tasks.digits.classifier import DigitClassifier, load_classifier
-from geoppp.tasks.digits.data import load_digits
-from geoppp.tasks.digits.evaluation import HEADER, evaluate, format_table
-from geoppp.tasks.digits.generation import (
-    METHODS,
-    SHIPPED,
-    DigitConstraintsConfig,
-    generate_digits,
-    reference_settings,
-)
-from geoppp.tasks.digits.pipeline import LAYOUT
+from geoppp.tasks.digits.settings import METHODS, SHIPPED, ConstraintsFile, DigitConstraintsConfig
 
+if TYPE_CHECKING:
+    from geoppp.diffusion.checkpoint import LoadedCheckpoint
+    from geoppp.tasks.digits.classifier import DigitClassifier
 
-class ConstraintsFile(Strict):
-    """A YAML file for ``--constraints``: the constraints and their weights."""
-
-    constraints: DigitConstraintsConfig
+# The commands import torch and the task's modules when they run, so that building the
+# command line (`geoppp --help`, every other command) does not load them.
 
 
 def add_commands(commands: Any) -> None:
@@ -89,6 +76,12 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _models(arguments: argparse.Namespace) -> tuple[LoadedCheckpoint, DigitClassifier]:
+    import torch
+
+    from geoppp.diffusion.checkpoint import load_checkpoint
+    from geoppp.tasks.digits.classifier import load_classifier
+    from geoppp.tasks.digits.pipeline import LAYOUT
+
     torch.set_num_threads(arguments.threads)
     if arguments.steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {arguments.steps}")
@@ -97,6 +90,8 @@ def _models(arguments: argparse.Namespace) -> tuple[LoadedCheckpoint, DigitClass
 
 
 def _spec(arguments: argparse.Namespace) -> DigitConstraintsConfig:
+    from geoppp.config import load
+
     base: dict[str, Any] = {}
     if arguments.constraints is not None:
         base = load(arguments.constraints, ConstraintsFile).constraints.model_dump()
@@ -124,6 +119,11 @@ def _spec(arguments: argparse.Namespace) -> DigitConstraintsConfig:
 
 
 def _generate(arguments: argparse.Namespace) -> int:
+    import torch
+    from torchvision.utils import save_image
+
+    from geoppp.tasks.digits.generation import generate_digits
+
     out: Path = arguments.out
     if not out.parent.is_dir():
         raise OutputError(f"folder {out.parent} of --out {out} does not exist; create it")
@@ -145,6 +145,11 @@ def _generate(arguments: argparse.Namespace) -> int:
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
+    from geoppp.tasks.digits.classifier import load_classifier
+    from geoppp.tasks.digits.data import load_digits
+    from geoppp.tasks.digits.evaluation import HEADER, evaluate, format_table
+    from geoppp.tasks.digits.generation import reference_settings
+
     prior, classifier = _models(arguments)
     judge = load_classifier(arguments.judge)
     print(

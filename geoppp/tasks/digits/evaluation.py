@@ -19,13 +19,9 @@ from geoppp.diffusion.checkpoint import LoadedCheckpoint
 from geoppp.diffusion.ppp import PlugAndPlayConfig
 from geoppp.tasks.digits.classifier import DigitClassifier
 from geoppp.tasks.digits.data import Digits
-from geoppp.tasks.digits.generation import (
-    METHODS,
-    DigitConstraintsConfig,
-    Method,
-    generate,
-)
+from geoppp.tasks.digits.generation import generate
 from geoppp.tasks.digits.metrics import Scores, features, score
+from geoppp.tasks.digits.settings import METHODS, DigitConstraintsConfig, Method
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import torch
+from geoppp.tasks.tsp.settings import SolveConfig
 
-from geoppp.tasks.tsp.evaluation import evaluate, format_table
-from geoppp.tasks.tsp.solve import SolveConfig, load_prior, solve_instance
+# The commands import torch and the task's modules when they run, so that building the
+# command line (`geoppp --help`, every other command) does not load them.
 
 
 def add_commands(commands: Any) -> None:
@@ -57,6 +57,10 @@ def _config(arguments: argparse.Namespace) -> SolveConfig:
 
 
 def _solve(arguments: argparse.Namespace) -> int:
+    import torch
+
+    from geoppp.tasks.tsp.solve import load_prior, solve_instance
+
     torch.set_num_threads(arguments.threads)
     solved = solve_instance(
         arguments.file,
@@ -73,6 +77,11 @@ def _solve(arguments: argparse.Namespace) -> int:
 
 
 def _eval(arguments: argparse.Namespace) -> int:
+    import torch
+
+    from geoppp.tasks.tsp.evaluation import evaluate, format_table
+    from geoppp.tasks.tsp.solve import load_prior
+
     torch.set_num_threads(arguments.threads)
     prior = None if arguments.no_prior else load_prior(arguments.prior)
     config = _config(arguments)

@@ -17,7 +17,8 @@ from geoppp.tasks.tsp.decode import decode
 from geoppp.tasks.tsp.instances import euclidean_distances, random_instances, tour_lengths
 from geoppp.tasks.tsp.local_search import two_opt, two_opt_or_opt
 from geoppp.tasks.tsp.reference import reference_tour
-from geoppp.tasks.tsp.solve import SolveConfig, adjacency, distance_latent, solve
+from geoppp.tasks.tsp.settings import SolveConfig
+from geoppp.tasks.tsp.solve import adjacency, distance_latent, solve
 
 
 @dataclass(frozen=True)

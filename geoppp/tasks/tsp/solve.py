@@ -12,49 +12,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
-from geoppp.diffusion.ppp import PlugAndPlayConfig, TimeScheduleConfig, optimise
+from geoppp.diffusion.ppp import optimise
 from geoppp.tasks.tsp.decode import decode
 from geoppp.tasks.tsp.files import read_instance
 from geoppp.tasks.tsp.instances import euclidean_distances, normalise_to_unit_square, tour_lengths
 from geoppp.tasks.tsp.local_search import two_opt
 from geoppp.tasks.tsp.reference import reference_tour
 from geoppp.tasks.tsp.render import EdgeCanvas, geometry
+from geoppp.tasks.tsp.settings import SolveConfig
 
 SHIPPED_PRIOR = "tsp50.safetensors"
-
-
-class SolveConfig(BaseModel):
-    """Settings of the plug-and-play search over adjacency matrices."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    steps: int = Field(256, ge=1, description="Adam steps on L (the reference: 256).")
-    lr: float = Field(0.1, gt=0, description="Adam learning rate on L.")
-    logit_scale: float = Field(0.1, gt=0, description="A = row-softmax(-logit_scale · L).")
-    t_max: int = Field(300, ge=0, description="Timestep at the first step (linear fall).")
-    t_min: int = Field(20, ge=0, description="Timestep at the last step.")
-    init: Literal["random", "distances"] = Field(
-        "distances",
-        description="L at step 0: N(0, 1) (the reference), or distances over the mean "
-        "nearest-neighbour distance, / logit_scale, so A starts on near neighbours.",
-    )
-
-    def plug_and_play(self) -> PlugAndPlayConfig:
-        return PlugAndPlayConfig(
-            steps=self.steps,
-            lr=self.lr,
-            time_schedule=TimeScheduleConfig(kind="linear", t_max=self.t_max, t_min=self.t_min),
-            weight_decay="constant",
-            clip=False,
-        )
 
 
 @dataclass(frozen=True)

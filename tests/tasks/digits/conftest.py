@@ -8,8 +8,8 @@ from geoppp.diffusion import DenoiserConfig
 from geoppp.diffusion.checkpoint import LoadedCheckpoint, load_checkpoint
 from geoppp.diffusion.denoiser import Denoiser, build_denoiser
 from geoppp.tasks.digits.classifier import DigitClassifier, load_classifier
-from geoppp.tasks.digits.cli import SHIPPED
 from geoppp.tasks.digits.pipeline import LAYOUT
+from geoppp.tasks.digits.settings import SHIPPED
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,8 @@ from geoppp.diffusion.ppp import PlugAndPlayConfig, optimise
 from geoppp.diffusion.schedule import NoiseSchedule
 from geoppp.errors import CheckpointError
 from geoppp.tasks.tsp.instances import euclidean_distances, random_instances, tour_lengths
-from geoppp.tasks.tsp.solve import SolveConfig, adjacency, load_prior, solve
+from geoppp.tasks.tsp.settings import SolveConfig
+from geoppp.tasks.tsp.solve import adjacency, load_prior, solve
 
 CONFIG = SolveConfig(steps=3, lr=0.5)
 
