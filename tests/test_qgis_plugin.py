@@ -123,7 +123,7 @@ def test_the_provider_lists_geoppps_algorithms(session: dict[str, Any]) -> None:
         "PROBABILITIES",
     ]
     transfer = algorithms["geoppp:transfer"]
-    assert transfer["parameters"] == ["SOURCE", "TARGET", "PRIOR", "OUTPUT_FOLDER"]
+    assert transfer["parameters"] == ["SOURCE", "TARGET", "PRIOR", "STEPS", "OUTPUT_FOLDER"]
     assert "OUTPUTS" in transfer["outputs"]
     assert {"ACCURACY", "MIOU", "OUTPUT"} <= set(algorithms["geoppp:evaluate"]["outputs"])
 

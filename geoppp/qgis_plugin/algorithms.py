@@ -40,6 +40,19 @@ from .loading import style_on_load
 from .settings import geoppp_python
 
 YAML_FILTER = "YAML files (*.yaml *.yml)"
+
+
+def steps_parameter() -> QgsProcessingParameterNumber:
+    """Optimiser steps of plug-and-play inference; empty: geoppp's default."""
+    return QgsProcessingParameterNumber(
+        "STEPS",
+        "Optimiser steps (plug_and_play; empty: the default)",
+        QgsProcessingParameterNumber.Integer,
+        optional=True,
+        minValue=1,
+    )
+
+
 METHODS = ("plug_and_play", "weak_argmax", "colour_vote")
 
 
@@ -74,6 +87,12 @@ class GeopppAlgorithm(QgsProcessingAlgorithm):
             )
         except (bridge.GeopppFailed, bridge.GeopppCancelled) as error:
             raise QgsProcessingException(str(error)) from error
+
+    def steps_arguments(self, parameters: Any, context: Any) -> list[str]:
+        """``--steps N`` when the optional STEPS is given."""
+        if parameters.get("STEPS") is None:
+            return []
+        return ["--steps", str(self.parameterAsInt(parameters, "STEPS", context))]
 
     def load_written_maps(self, output: str, context: Any) -> list[str]:
         """The class maps geoppp reports writing, each loaded with its style at the end."""
@@ -113,15 +132,7 @@ class MapRegion(GeopppAlgorithm):
                 "PRIOR", "Prior: a shipped prior's name or a checkpoint", "demo-joint"
             )
         )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                "STEPS",
-                "Optimiser steps (plug_and_play; empty: the default)",
-                QgsProcessingParameterNumber.Integer,
-                optional=True,
-                minValue=1,
-            )
-        )
+        self.addParameter(steps_parameter())
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", "Class map"))
         self.addParameter(
             QgsProcessingParameterRasterDestination(
@@ -144,8 +155,7 @@ class MapRegion(GeopppAlgorithm):
             self.parameterAsString(parameters, "PRIOR", context),
             "--overwrite",
         ]
-        if parameters.get("STEPS") is not None:
-            arguments += ["--steps", str(self.parameterAsInt(parameters, "STEPS", context))]
+        arguments += self.steps_arguments(parameters, context)
         if probabilities:
             arguments += ["--probabilities", probabilities]
         outputs = [path for path in (class_map, probabilities) if path]
@@ -220,6 +230,7 @@ class Transfer(GeopppAlgorithm):
         self.addParameter(
             QgsProcessingParameterString("PRIOR", "Prior (empty: geoppp's default)", optional=True)
         )
+        self.addParameter(steps_parameter())
         self.addParameter(
             QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Folder for the class maps")
         )
@@ -240,6 +251,7 @@ class Transfer(GeopppAlgorithm):
         prior = self.parameterAsString(parameters, "PRIOR", context)
         if prior:
             arguments += ["--prior", prior]
+        arguments += self.steps_arguments(parameters, context)
         output = self.run_geoppp(arguments, feedback)
         return {"OUTPUT_FOLDER": folder, "OUTPUTS": self.load_written_maps(output, context)}
 
