@@ -121,7 +121,7 @@ def segment_region(
     class_map: str | Path,
     *,
     method: Method = "plug_and_play",
-    prior: str | Path | None = "demo-joint",
+    prior: str | Path | None = None,
     settings: Mapping[str, Any] | None = None,
     probabilities: str | Path | None = None,
     report: str | Path | None = None,
@@ -141,9 +141,12 @@ def segment_region(
         method: ``plug_and_play`` (the diffusion prior under weak-label and image
             constraints), or the baselines ``weak_argmax`` and ``colour_vote``.
         prior: for ``plug_and_play``: a shipped prior's name (``demo-joint``,
-            ``demo-labels``, ``chesapeake-joint``, ``chesapeake-labels``) or a checkpoint.
+            ``demo-labels``, ``chesapeake-joint``, ``chesapeake-labels``) or a checkpoint;
+            None: a shipped prior with the region's classes (label-only first).
         settings: any further fields of the step, as in a pipeline YAML (e.g.
-            ``{"optimiser": {"steps": 50}, "constraints": {"weak_kl": 0.1}}``).
+            ``{"optimiser": {"steps": 50}, "constraints": {"weak_kl": 0.1}}``), over the
+            defaults measured best (:data:`geoppp.domain_transfer.PLUG_AND_PLAY`; the
+            colour terms on, and ``statistics`` and ``network`` when given here).
         probabilities: optional float32 GeoTIFF of per-class probabilities.
         report: optional JSON of accuracy and IoU (needs the region's ground truth).
         overwrite: replace outputs that exist (otherwise they are refused).
@@ -162,12 +165,19 @@ def segment_region(
         >>> result.class_map.name, sorted(result.class_pixels)[:2]
         ('weak.tif', ['barren', 'grass'])
     """
-    step: dict[str, Any] = {"name": method.replace("_", "-"), "kind": method}
+    step: dict[str, Any] = {"kind": method, **(settings or {})}
     if method == "plug_and_play":
-        if prior is None:
-            raise ConfigError("segment_region: method plug_and_play needs a prior")
-        step["prior"] = str(prior)
-    step.update(settings or {})
+        from geoppp.domain_transfer import matching_prior, plug_and_play_step
+
+        config = read_region(Path(region))
+        chosen = str(prior) if prior is not None else matching_prior(config)
+        if chosen is None:
+            raise ConfigError(
+                f"segment_region: no shipped prior has the classes of region {config.name}; "
+                "give `prior` (train one with train_prior, or use geoppp.transfer)"
+            )
+        step = plug_and_play_step(chosen, config, settings)
+    step["name"] = method.replace("_", "-")
     outputs = {"class_map": class_map, "probabilities": probabilities, "report": report}
     _make_folders(outputs.values())
     step["outputs"] = {key: str(value) for key, value in outputs.items() if value is not None}

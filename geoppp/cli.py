@@ -139,7 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="plug_and_play",
     )
     segment.add_argument(
-        "--prior", default="demo-joint", help="shipped prior name or checkpoint (plug_and_play)"
+        "--prior",
+        help="shipped prior name or checkpoint (plug_and_play; default: one with the region's "
+        "classes)",
+    )
+    segment.add_argument(
+        "--network", type=Path, help="a source network (train_segmentation) as a constraint"
+    )
+    segment.add_argument(
+        "--statistics", help="label statistics of a source (label_statistics) as a constraint"
     )
     segment.add_argument("--steps", type=int, help="optimiser steps (plug_and_play)")
     segment.add_argument("--probabilities", type=Path, help="also write class probabilities")
@@ -332,9 +340,13 @@ def _sample(arguments: argparse.Namespace) -> int:
 
 def _segment(arguments: argparse.Namespace) -> int:
     overrides = _overrides(arguments)
-    settings = {}
+    settings: dict[str, object] = {}
     if arguments.steps is not None:
         settings["optimiser"] = {"steps": arguments.steps}
+    if arguments.network is not None:
+        settings["network"] = str(arguments.network)
+    if arguments.statistics is not None:
+        settings["statistics"] = arguments.statistics
     geoppp.segment_region(
         arguments.region,
         arguments.out,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from geoppp.atomic import write_text_atomically
 from geoppp.config import PipelineConfig, RegionConfig, load_region, validate_document
 from geoppp.diffusion.metadata import checkpoint_layout
 from geoppp.errors import ConfigError
@@ -49,8 +50,9 @@ PLUG_AND_PLAY: dict[str, Any] = {
     },
     "colour_refinement": {"iterations": 5, "pseudo_count": 1000},
 }
-"""The plug-and-play step's settings that transfer uses (and ``segment_region`` with a
-network): the best measured on the demo and the Chesapeake patches (README)."""
+"""The plug-and-play settings that transfer and ``segment_region`` use by default: the best
+measured on the demo and the Chesapeake patches (README); the statistics and network terms
+count only where there are statistics and a network."""
 NETWORK_TRAINING: dict[str, Any] = {"patch_size": 96, "batch_size": 8, "steps": 200, "lr": 2.0e-3}
 """The source network's training: the demo's U-Net budget, about a minute on 2 cores."""
 PRIOR_TRAINING: dict[str, Any] = {
@@ -136,7 +138,13 @@ def transfer(
     knowledge, seconds = learn_source(
         source, source_region, target_region, folder, prior, training, progress, log
     )
-    step = plug_and_play_step(knowledge, target_region, class_map, probabilities, settings)
+    step = plug_and_play_step(
+        knowledge.prior, target_region, settings, knowledge.statistics, knowledge.network
+    )
+    outputs = {"class_map": str(class_map)}
+    if probabilities is not None:
+        outputs["probabilities"] = str(probabilities)
+    step.update(name="transfer", outputs=outputs)
     pipeline = validate_document(
         {
             "region": str(target),
@@ -294,41 +302,35 @@ def learn_source(
         started = time.perf_counter()
         run_pipeline_config(pipeline, Overrides(overwrite=True), log)
         seconds[step["name"].removeprefix("source-")] = time.perf_counter() - started
-    done.write_text(json.dumps({"prior": chosen, "seconds": seconds}, indent=2) + "\n")
+    write_text_atomically(done, json.dumps({"prior": chosen, "seconds": seconds}, indent=2) + "\n")
     return SourceKnowledge(folder, statistics, network, chosen, False), seconds
 
 
 def plug_and_play_step(
-    knowledge: SourceKnowledge,
-    target: RegionConfig,
-    class_map: Path,
-    probabilities: Path | None,
-    settings: Mapping[str, Any] | None,
+    prior: str,
+    region: RegionConfig,
+    settings: Mapping[str, Any] | None = None,
+    statistics: Path | None = None,
+    network: Path | None = None,
 ) -> dict[str, Any]:
-    """The target's plug-and-play step: :data:`PLUG_AND_PLAY` with the source's knowledge,
-    tiles that fill the prior's patch (a halo of an eighth of it), ``settings`` on top."""
-    layout = checkpoint_layout(prior_path(knowledge.prior))
-    step: dict[str, Any] = {
-        "name": "transfer",
-        "kind": "plug_and_play",
-        "prior": knowledge.prior,
-        "network": str(knowledge.network),
-        **copy.deepcopy(PLUG_AND_PLAY),
-    }
-    if knowledge.statistics is not None:
-        step["statistics"] = str(knowledge.statistics)
-    else:
-        step["constraints"]["statistics"] = 0.0
-    extent = patch_extent(layout, target)
+    """A plug-and-play step (without ``name`` and ``outputs``) with the defaults measured
+    best, :data:`PLUG_AND_PLAY`, on ``prior``: tiles that fill the prior's patch (a halo of
+    an eighth of it), the statistics and network terms on where they are given (in the
+    arguments or in ``settings``), and ``settings`` over it all (mappings merged by key)."""
+    step: dict[str, Any] = {"kind": "plug_and_play", "prior": prior, **copy.deepcopy(PLUG_AND_PLAY)}
+    if statistics is not None:
+        step["statistics"] = str(statistics)
+    if network is not None:
+        step["network"] = str(network)
+    extent = patch_extent(checkpoint_layout(prior_path(prior)), region)
     halo = extent // 8
     step.update(tile_size=extent - 2 * halo, halo=halo)
     for key, value in (settings or {}).items():
         merged = step.get(key)
         step[key] = {**merged, **value} if isinstance(merged, dict) else value
-    outputs = {"class_map": str(class_map)}
-    if probabilities is not None:
-        outputs["probabilities"] = str(probabilities)
-    step["outputs"] = outputs
+    for term in ("statistics", "network"):
+        if step.get(term) is None and term not in (settings or {}).get("constraints", {}):
+            step["constraints"][term] = 0.0  # nothing to bind it to
     return step
 
 
