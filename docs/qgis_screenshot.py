@@ -43,7 +43,13 @@ def main(profile: str, region: str, png: str) -> None:
     class_map = Path(region).with_name("geoppp-landcover.tif")
     processing.runAndLoadResults(
         "geoppp:map_region",
-        {"REGION": region, "METHOD": 0, "STEPS": STEPS, "OUTPUT": str(class_map)},
+        {
+            "REGION": region,
+            "METHOD": 0,
+            "PRIOR": "demo-joint",
+            "STEPS": STEPS,
+            "OUTPUT": str(class_map),
+        },
     )
     project = QgsProject.instance()
     [mapped] = project.mapLayers().values()

@@ -88,6 +88,11 @@ class GeopppAlgorithm(QgsProcessingAlgorithm):
         except (bridge.GeopppFailed, bridge.GeopppCancelled) as error:
             raise QgsProcessingException(str(error)) from error
 
+    def prior_arguments(self, parameters: Any, context: Any) -> list[str]:
+        """``--prior NAME`` when the optional PRIOR is given."""
+        prior = self.parameterAsString(parameters, "PRIOR", context)
+        return ["--prior", prior] if prior else []
+
     def steps_arguments(self, parameters: Any, context: Any) -> list[str]:
         """``--steps N`` when the optional STEPS is given."""
         if parameters.get("STEPS") is None:
@@ -129,7 +134,10 @@ class MapRegion(GeopppAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterString(
-                "PRIOR", "Prior: a shipped prior's name or a checkpoint", "demo-joint"
+                "PRIOR",
+                "Prior: a shipped prior's name or a checkpoint (empty: one with the region's "
+                "classes)",
+                optional=True,
             )
         )
         self.addParameter(steps_parameter())
@@ -151,10 +159,9 @@ class MapRegion(GeopppAlgorithm):
             class_map,
             "--method",
             method,
-            "--prior",
-            self.parameterAsString(parameters, "PRIOR", context),
             "--overwrite",
         ]
+        arguments += self.prior_arguments(parameters, context)
         arguments += self.steps_arguments(parameters, context)
         if probabilities:
             arguments += ["--probabilities", probabilities]
@@ -248,9 +255,7 @@ class Transfer(GeopppAlgorithm):
             str(Path(folder) / "{imagery}.tif"),
             "--overwrite",
         ]
-        prior = self.parameterAsString(parameters, "PRIOR", context)
-        if prior:
-            arguments += ["--prior", prior]
+        arguments += self.prior_arguments(parameters, context)
         arguments += self.steps_arguments(parameters, context)
         output = self.run_geoppp(arguments, feedback)
         return {"OUTPUT_FOLDER": folder, "OUTPUTS": self.load_written_maps(output, context)}
