@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import signal
 import sys
 import threading
@@ -180,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("region", type=Path, help="region YAML file with ground_truth")
     evaluate.add_argument("class_map", type=Path, help="class map GeoTIFF")
+    evaluate.add_argument(
+        "--json", action="store_true", help="print the scores as JSON, with each class's IoU"
+    )
     evaluate.set_defaults(handler=_evaluate)
 
     qgis = commands.add_parser(
@@ -188,6 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     qgis.add_argument("--out", type=Path, help="file to write (default: print it)")
     qgis.set_defaults(handler=_qgis_script)
+
+    plugin = commands.add_parser(
+        "qgis-plugin", help="the QGIS plugin: geoppp's algorithms in the Processing Toolbox"
+    )
+    plugin_actions = plugin.add_subparsers(required=True, metavar="ACTION")
+    install = plugin_actions.add_parser(
+        "install", help="install and enable the plugin in a QGIS profile (restart QGIS after)"
+    )
+    install.add_argument(
+        "--profile", type=Path, help="QGIS profile folder (default: your default profile)"
+    )
+    install.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the Python that runs geoppp (default: this environment's, %(default)s)",
+    )
+    install.set_defaults(handler=_qgis_plugin_install)
 
     reference = commands.add_parser(
         "config-reference", help="print the YAML reference (every key of regions and pipelines)"
@@ -371,6 +393,14 @@ def _evaluate(arguments: argparse.Namespace) -> int:
     from geoppp.steps.report import format_coverage
 
     scores = geoppp.evaluate(arguments.region, arguments.class_map)
+    if arguments.json:
+        names = geoppp.load_region(arguments.region).classes.names
+        iou = {
+            name: None if math.isnan(v) else v for name, v in zip(names, scores.iou, strict=True)
+        }
+        document = {"accuracy": scores.accuracy, "miou": scores.miou, "pixels": scores.pixels}
+        print(json.dumps({**document, "iou": iou}))
+        return 0
     print(f"accuracy {scores.accuracy:.3f}, mIoU {scores.miou:.3f} over {scores.pixels} pixels")
     for line in format_coverage(scores):
         print(line)
@@ -378,7 +408,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
 
 def _qgis_script(arguments: argparse.Namespace) -> int:
-    from geoppp.qgis_bridge import script_for
+    from geoppp.qgis_plugin.bridge import script_for
 
     script = script_for(sys.executable)
     if arguments.out is None:
@@ -386,6 +416,18 @@ def _qgis_script(arguments: argparse.Namespace) -> int:
     else:
         arguments.out.write_text(script)
         print(f"wrote {arguments.out}: open it in QGIS's Python editor and run it")
+    return 0
+
+
+def _qgis_plugin_install(arguments: argparse.Namespace) -> int:
+    from geoppp.qgis_plugin.install import default_profile, install_plugin
+
+    profile = arguments.profile or default_profile()
+    folder = install_plugin(profile, arguments.python)
+    print(
+        f"installed the geoppp plugin in {folder}, running geoppp with {arguments.python}; "
+        "restart QGIS and find geoppp in the Processing Toolbox"
+    )
     return 0
 
 
