@@ -337,7 +337,8 @@ def evaluate(
         region: a region YAML with ``ground_truth``.
         class_map: a class map of one of its imagery files (as written by
             :func:`segment_region`).
-        imagery: which imagery file the map covers; the region's first when None.
+        imagery: which imagery file the map covers; when None, the one on the map's grid
+            (the region's first if none is).
 
     Raises:
         geoppp.errors.ClassMapError: the map does not hold integer class values.
@@ -353,8 +354,23 @@ def evaluate(
     config = read_region(Path(region))
     if config.ground_truth is None:
         raise ConfigError(f"{region}: the region has no ground_truth to evaluate against")
-    image = Path(imagery) if imagery is not None else config.imagery.paths[0]
+    image = Path(imagery) if imagery is not None else _imagery_of(config, Path(class_map))
     return score_map(config, image, Path(class_map))
+
+
+def _imagery_of(region: RegionConfig, class_map: Path) -> Path:
+    """The imagery file of ``region`` whose footprint holds most of ``class_map``'s (each
+    imagery file of a tiled region has its own ground truth); the first when none does."""
+    from geoppp.geo.raster import grid_of
+
+    if len(region.imagery.paths) == 1:
+        return region.imagery.paths[0]
+    mapped = grid_of(class_map)
+    for path in region.imagery.paths:
+        grid = grid_of(path)
+        if grid.crs == mapped.crs and grid.transform == mapped.transform:
+            return path
+    return region.imagery.paths[0]
 
 
 def load_region(path: str | Path) -> RegionConfig:
