@@ -852,9 +852,11 @@ def _allowed_keys(model: type[BaseModel], location: tuple[int | str, ...]) -> li
         current = _descend(current, part)
         if current is None:
             return []
-    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+    # An optional section (`colour_refinement: {...}` or null) is a union with None.
+    models = [c for c in alternatives(current) if isinstance(c, type) and issubclass(c, BaseModel)]
+    if len(models) != 1:
         return []
-    return [field.alias or name for name, field in current.model_fields.items()]
+    return [field.alias or name for name, field in models[0].model_fields.items()]
 
 
 def _descend(annotation: Any, part: int | str) -> Any:

@@ -18,6 +18,7 @@ from geoppp.config import (
     load_pipeline,
     load_region,
     read_yaml,
+    validate_document,
 )
 from geoppp.errors import ConfigError, GeopppError
 from tests.regions import (
@@ -487,3 +488,22 @@ def test_config_error_is_a_value_error_and_a_geoppp_error(tmp_path: Path) -> Non
     assert isinstance(raised.value, ConfigError)
     assert isinstance(raised.value, GeopppError)
     assert issubclass(ConfigError, ValueError)
+
+
+def test_an_unknown_key_in_an_optional_section_lists_the_section_s_keys(tmp_path: Path) -> None:
+    document = {
+        "region": "region.yaml",
+        "steps": [
+            {
+                "name": "weak",
+                "kind": "weak_argmax",
+                "colour_refinement": {"iteration": 3},
+                "outputs": {"class_map": "out/map.tif"},
+            }
+        ],
+    }
+    with pytest.raises(ConfigError) as error:
+        validate_document(document, PipelineConfig, tmp_path, "p.yaml")
+    message = str(error.value)
+    assert "`steps[0].colour_refinement.iteration`: unknown key" in message
+    assert "'iterations'" in message and "did you mean `iterations`?" in message
