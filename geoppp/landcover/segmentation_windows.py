@@ -92,20 +92,31 @@ class RandomWindows(ABC):
     from images of the given shapes; subclasses read a window's image and labels.
 
     A window's image is chosen in proportion to the images' areas, its position uniformly,
-    and one of the 8 flips/rotations is applied.
+    and one of the 8 flips/rotations is applied; with ``colour_jitter``, each band of the
+    normalised window is scaled by a gain in 1 ± jitter and shifted by an offset in ± jitter
+    (imagery of another date or place differs in exactly these: a network that has seen only
+    its source's radiometry reads a darker scene as another class).
 
     Args:
         shapes: ``(height, width)`` of each image, pixels.
         patch_size: window side, pixels (an image smaller than that is padded, as nodata).
         batch_size: windows per batch.
+        colour_jitter: the jitter's half-width, in normalised units (0: none).
     """
 
-    def __init__(self, shapes: Sequence[tuple[int, int]], patch_size: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        shapes: Sequence[tuple[int, int]],
+        patch_size: int,
+        batch_size: int,
+        colour_jitter: float = 0.0,
+    ) -> None:
         self.shapes = list(shapes)
         areas = np.array([height * width for height, width in self.shapes], np.float64)
         self.weights = areas / areas.sum()
         self.patch_size = patch_size
         self.batch_size = batch_size
+        self.colour_jitter = colour_jitter
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         images, labels = [], []
@@ -113,7 +124,10 @@ class RandomWindows(ABC):
             image, label = self.window(rng)
             symmetry = int(rng.integers(8))
             image, label = _dihedral(image, symmetry), _dihedral(label, symmetry)
-            images.append(image)
+            if self.colour_jitter > 0:
+                gain, offset = rng.uniform(-self.colour_jitter, self.colour_jitter, (2, len(image)))
+                image = image * (1.0 + gain[:, None, None]) + offset[:, None, None]
+            images.append(image.astype(np.float32, copy=False))
             labels.append(label)
         return np.stack(images), np.stack(labels)
 
@@ -143,6 +157,7 @@ class WindowSampler(RandomWindows):
         patch_size: window side, pixels (a file smaller than that is padded, as nodata).
         batch_size: windows per batch.
         normalisation: per-band statistics applied to the image.
+        colour_jitter: see :class:`RandomWindows`.
     """
 
     def __init__(
@@ -152,8 +167,11 @@ class WindowSampler(RandomWindows):
         patch_size: int,
         batch_size: int,
         normalisation: Normalisation,
+        colour_jitter: float = 0.0,
     ) -> None:
-        super().__init__([(f.grid.height, f.grid.width) for f in files], patch_size, batch_size)
+        super().__init__(
+            [(f.grid.height, f.grid.width) for f in files], patch_size, batch_size, colour_jitter
+        )
         self.files = list(files)
         self.images = [stack.enter_context(open_raster(f.imagery.path)) for f in self.files]
         self.labels = [f.labels(stack) for f in self.files]
@@ -191,12 +209,13 @@ class ArraySampler(RandomWindows):
         patch_size: int,
         batch_size: int,
         normalisation: Normalisation,
+        colour_jitter: float = 0.0,
     ) -> None:
         if len(images) != len(labels) or any(
             image.shape[-2:] != label.shape for image, label in zip(images, labels, strict=False)
         ):
             raise ValueError("give one (H, W) label array per (bands, H, W) image, same H and W")
-        super().__init__([label.shape for label in labels], patch_size, batch_size)
+        super().__init__([label.shape for label in labels], patch_size, batch_size, colour_jitter)
         self.images = [normalisation.apply(image.astype(np.float32)) for image in images]
         self.labels = [label.astype(np.int64) for label in labels]
 

@@ -139,6 +139,13 @@ class SegmentationTrainingConfig(BaseModel):
         0.5, ge=0, description="Weight of smp's Dice loss beside the cross-entropy."
     )
     seed: int = Field(0, ge=0, description="Seeds the network's initialisation and windows.")
+    colour_jitter: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Per window and band, a gain in 1 ± this and an offset in ± this (in "
+        "normalised units), so that the network does not learn one scene's radiometry.",
+    )
 
     @model_validator(mode="after")
     def _patch_multiple(self) -> SegmentationTrainingConfig:

@@ -157,6 +157,7 @@ def run_network_training(
             step.training.patch_size,
             step.training.batch_size,
             normalisation,
+            step.training.colour_jitter,
         )
         result = train_network(
             network,

@@ -51,3 +51,22 @@ def test_labels_must_match_their_images() -> None:
         ArraySampler([image], [np.zeros((24, 20), np.int64)], 32, 4, NORMALISATION)
     with pytest.raises(ValueError, match="label array per"):
         ArraySampler([image, image], [np.zeros((20, 24), np.int64)], 32, 4, NORMALISATION)
+
+
+def test_colour_jitter_scales_and_shifts_each_band_of_each_window() -> None:
+    flat = np.full((2, 40, 40), 700.0, dtype=np.float32)
+    level = float(NORMALISATION.apply(flat)[0, 0, 0])
+    labels = np.zeros((40, 40), np.int64)
+    plain, _ = ArraySampler([flat], [labels], 32, 8, NORMALISATION)(np.random.default_rng(0))
+    np.testing.assert_allclose(plain, level, atol=1e-6)
+    jittered, jittered_labels = ArraySampler(
+        [flat], [labels], 32, 8, NORMALISATION, colour_jitter=0.1
+    )(np.random.default_rng(0))
+    assert jittered.dtype == np.float32
+    np.testing.assert_array_equal(jittered_labels, 0)  # labels are not touched
+    per_band = jittered.reshape(8, 2, -1)
+    assert np.ptp(per_band, axis=2).max() < 1e-6  # one gain and offset per window and band
+    values = per_band[:, :, 0]
+    assert (np.abs(values - level) <= abs(level) * 0.1 + 0.1 + 1e-6).all()
+    assert np.abs(values - level).max() > 0.01
+    assert len(np.unique(values.round(6))) == values.size  # drawn anew each time
