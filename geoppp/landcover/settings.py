@@ -140,7 +140,7 @@ class SegmentationTrainingConfig(BaseModel):
     )
     seed: int = Field(0, ge=0, description="Seeds the network's initialisation and windows.")
     colour_jitter: float = Field(
-        0.0,
+        0.2,
         ge=0,
         lt=1,
         description="Per window and band, a gain in 1 ± this and an offset in ± this (in "
