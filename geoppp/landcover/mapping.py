@@ -1,4 +1,5 @@
-"""Mapping one imagery file: tiles in, per-tile class probabilities, blended class map out.
+"""Mapping imagery files: tiles in, per-tile class probabilities, blended class maps out
+(one file at a time, or several files' tiles in shared batches, each file's map on its grid).
 
 The model is any :class:`~geoppp.geo.engine.BatchModel` over the inputs this module reads
 per tile: ``image`` ``(bands, H, W)`` (when the model asks for it), ``weak_labels``
