@@ -677,8 +677,9 @@ class ExecutionConfig(Strict):
     tile_store: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Record finished tiles so that an interrupted run continues where it "
-        "stopped. auto: on for plug_and_play steps and on a cluster (cheap models recompute "
-        "faster than they store).",
+        "stopped. auto: on for plug_and_play steps, for segmentation steps over several "
+        "imagery files (their batches span files through the stores) and on a cluster (cheap "
+        "models recompute faster than they store). off: batches do not span files.",
     )
     tile_store_folder: FilePath | None = Field(
         None,

@@ -38,7 +38,7 @@ from geoppp.errors import ConfigError
 from geoppp.geo.raster import grid_of, require_bands, require_overlap
 from geoppp.region import for_tile, refuse_inputs_as_outputs, weak_label_sources
 from geoppp.steps.compare import PreparedComparison, prepare_comparison, run_comparison
-from geoppp.steps.mapping import PreparedRun, prepare, run_mapping, step_outputs
+from geoppp.steps.mapping import PreparedMapping, prepare, run_mapping_step, step_outputs
 from geoppp.steps.segmentation import (
     PreparedNetworkTraining,
     prepare_network_training,
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from geoppp.tasks import TaskPipeline
 
     PreparedStep = (
-        PreparedRun
+        PreparedMapping
         | PreparedTraining
         | PreparedStatistics
         | PreparedComparison
@@ -165,7 +165,7 @@ def prepare_steps(
         elif isinstance(step, CompareStep):
             prepared.append(prepare_comparison(step, mapping_steps, region, overwrite))
         else:
-            prepared.extend(run for run in mapping if run.step is step)
+            prepared.append(PreparedMapping(step, [run for run in mapping if run.step is step]))
     return prepared
 
 
@@ -205,12 +205,13 @@ def run_pipeline_config(
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=execution.gdal_cache_mb * 2**20))
         steps = prepare_steps(pipeline, region, overrides.overwrite)
         cluster = None
-        if execution.on_cluster and any(isinstance(p, PreparedRun) for p in steps):
+        if execution.on_cluster and any(isinstance(p, PreparedMapping) for p in steps):
             cluster = stack.enter_context(open_cluster(execution, log))
         for prepared in steps:
-            if isinstance(prepared, PreparedRun):
-                result = run_mapping(prepared, region, execution, log, cluster, overrides.restart)
-                reports[prepared.step.name].results.append(result)
+            if isinstance(prepared, PreparedMapping):
+                reports[prepared.step.name].results.extend(
+                    run_mapping_step(prepared, region, execution, log, cluster, overrides.restart)
+                )
             elif isinstance(prepared, PreparedNetworkTraining):
                 reports[prepared.step.name].network = run_network_training(
                     prepared, execution.progress, log

@@ -17,11 +17,14 @@ output may depend on its batch's other tiles in the last bit.
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import dask
@@ -236,30 +239,130 @@ def fill_store(
     batches = [tiles[start : start + batch_size] for start in range(0, len(tiles), batch_size)]
     missing = [batch for batch in batches if not all(store.has(t.index) for t in batch)]
     reused = len(tiles) - sum(len(batch) for batch in missing)
+    with tqdm(
+        total=len(tiles), initial=reused, desc=description, unit="tile", disable=not progress
+    ) as bar:
+        tasks = [partial(_fill_batch, work, store, batch) for batch in missing]
+        for number in _run_tasks(tasks, workers, executor):
+            bar.update(len(missing[number]))
+    return reused
+
+
+class SourceWork(Protocol):
+    """One raster's share of batches that span rasters: reads its tiles, and names the
+    model that all of a batch's rasters go through (built where the batch runs).
+
+    For a cluster it must pickle small, as a :class:`TileWork`."""
+
+    @property
+    def model(self) -> Callable[[], BatchModel]: ...
+
+    def read(self, tiles: Sequence[Tile]) -> list[TileInputs]: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """One raster of a run whose batches span rasters: its tiles, how they are read, and
+    the store they go to."""
+
+    layout: TileLayout
+    work: SourceWork
+    store: TileStore
+
+
+def fill_stores(
+    sources: Sequence[Source],
+    batch_size: int,
+    workers: int = 2,
+    executor: Executor | None = None,
+    progress: bool = True,
+    description: str = "tiles",
+) -> Iterator[tuple[int, int]]:
+    """Like :func:`fill_store` for several rasters whose batches run on from one raster
+    into the next, so that rasters smaller than a batch still fill it. All sources' models
+    must be the same (the first one of a batch is used for all of it).
+
+    The batches are the sources' tiles in order (source by source, each in row-major order),
+    ``batch_size`` at a time, so they are the same whatever an earlier run stored. A tile's
+    output must not depend on which rasters share its batch (beyond float rounding).
+
+    Yields:
+        ``(source number, tiles already stored before this run)`` for each source once all
+        its tiles are stored, in the sources' order, so that a caller may write a raster's
+        outputs (and delete its store) while later batches are computed.
+    """
+    tiles = [(number, tile) for number, source in enumerate(sources) for tile in source.layout]
+    batches = [tiles[start : start + batch_size] for start in range(0, len(tiles), batch_size)]
+    missing = [
+        batch for batch in batches if not all(sources[n].store.has(t.index) for n, t in batch)
+    ]
+    left = Counter(number for batch in missing for number, _ in batch)
+    reused = [len(source.layout) - left[number] for number, source in enumerate(sources)]
+    tasks = [partial(_fill_parts, _parts(sources, batch)) for batch in missing]
+    done = 0
     with ExitStack() as stack:
         bar = stack.enter_context(
             tqdm(
                 total=len(tiles),
-                initial=reused,
+                initial=len(tiles) - sum(left.values()),
                 desc=description,
                 unit="tile",
                 disable=not progress,
             )
         )
-        if executor is None and inline(workers):
-            for batch in missing:
-                bar.update(_fill_batch(work, store, batch))
-            return reused
+        running = stack.enter_context(closing(_run_tasks(tasks, workers, executor)))
+        for finished in itertools.chain([None], running):
+            if finished is not None:
+                bar.update(len(missing[finished]))
+                left.subtract(number for number, _ in missing[finished])
+            while done < len(sources) and left[done] == 0:
+                yield done, reused[done]
+                done += 1
+
+
+def _parts(
+    sources: Sequence[Source], batch: Sequence[tuple[int, Tile]]
+) -> list[tuple[SourceWork, TileStore, list[Tile]]]:
+    """A batch split into runs of one source's tiles: only those sources travel with it."""
+    return [
+        (sources[number].work, sources[number].store, [tile for _, tile in run])
+        for number, run in itertools.groupby(batch, key=lambda pair: pair[0])
+    ]
+
+
+def _fill_parts(parts: Sequence[tuple[SourceWork, TileStore, Sequence[Tile]]]) -> int:
+    """Compute one batch that spans rasters, through one model call, and save its tiles
+    in each raster's store (run on a worker); returns the tile count."""
+    inputs = [tile_inputs for work, _, tiles in parts for tile_inputs in work.read(tiles)]
+    tiles = [tile for _, _, part in parts for tile in part]
+    outputs = iter(predict_inputs(parts[0][0].model(), inputs, tiles))
+    for _, store, part in parts:
+        for tile in part:
+            store.save(tile.index, next(outputs))
+    return len(tiles)
+
+
+def _run_tasks(
+    tasks: Sequence[Callable[[], int]], workers: int, executor: Executor | None
+) -> Generator[int, None, None]:
+    """Run ``tasks`` on ``executor``, on ``workers`` threads, or inline for one worker;
+    yield each task's number as it is done."""
+    if executor is None and inline(workers):
+        for number, task in enumerate(tasks):
+            task()
+            yield number
+        return
+    with ExitStack() as stack:
         if executor is None:
             executor = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
-        futures = [executor.submit(_fill_batch, work, store, batch) for batch in missing]
+        futures = {executor.submit(task): number for number, task in enumerate(tasks)}
         try:
             for future in as_completed(futures):
-                bar.update(future.result())
+                future.result()
+                yield futures[future]
         finally:
             for future in futures:
                 future.cancel()
-    return reused
 
 
 def _fill_batch(work: TileWork, store: TileStore, batch: Sequence[Tile]) -> int:
@@ -277,7 +380,19 @@ def predict_batch(
     Returns:
         Per tile, its output over the read window, or ``None`` when it was skipped.
     """
-    inputs = reader(batch)
+    return predict_inputs(model, reader(batch), batch)
+
+
+def predict_inputs(
+    model: BatchModel, inputs: list[TileInputs], batch: Sequence[Tile]
+) -> list[TileOutput | None]:
+    """Run ``model`` once on the tiles of ``batch`` whose ``inputs`` are not all nodata.
+
+    ``inputs`` is emptied: the stacked copies are all that is kept from there on.
+
+    Returns:
+        Per tile, its output over the read window, or ``None`` when it was skipped.
+    """
     kept = [i for i, tile_inputs in enumerate(inputs) if tile_inputs.valid.any()]
     result: list[TileOutput | None] = [None] * len(batch)
     if not kept:
@@ -285,7 +400,7 @@ def predict_batch(
     names = inputs[kept[0]].arrays
     stacked = {name: np.stack([inputs[i].arrays[name] for i in kept]) for name in names}
     valid = np.stack([inputs[i].valid for i in kept])
-    del inputs  # the stacked copies are all that is needed from here on
+    inputs.clear()
     outputs = model(stacked, valid)
     del stacked
     # A model answers NaN where it has nothing to say; those pixels become nodata.

@@ -1,4 +1,5 @@
-"""Mapping one imagery file: tiles in, per-tile class probabilities, blended class map out.
+"""Mapping imagery files: tiles in, per-tile class probabilities, blended class maps out
+(one file at a time, or several files' tiles in shared batches, each file's map on its grid).
 
 The model is any :class:`~geoppp.geo.engine.BatchModel` over the inputs this module reads
 per tile: ``image`` ``(bands, H, W)`` (when the model asks for it), ``weak_labels``
@@ -10,9 +11,9 @@ column on the grid, from which a model seeds a tile's randomness).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,6 +127,18 @@ class StorePlan:
     keep: bool = False
 
 
+@dataclass(frozen=True)
+class ImageryJob:
+    """One imagery file of a mapping step: how its tiles are computed, its grid, where its
+    maps go and its tile store."""
+
+    work: MappingWork
+    grid: Grid
+    class_map: OutputOptions
+    probabilities: OutputOptions | None
+    store: StorePlan
+
+
 def map_imagery(
     work: MappingWork,
     grid: Grid,
@@ -143,25 +156,107 @@ def map_imagery(
     e.g. a cluster's, or by threads), so that an interrupted run continues; the store is
     deleted once the outputs are complete, unless it is to be kept.
     """
-    from geoppp.geo.engine import fill_store, run_tiles, write_stored
+    if store is not None:
+        job = ImageryJob(work, grid, class_map, probabilities, store)
+        [result] = map_imagery_files([job], classes, scheduling, nodata, executor)
+        return result
+    from geoppp.geo.engine import run_tiles
 
     layout = TileLayout(grid, scheduling.tile_size, scheduling.halo)
     started = time.perf_counter()
-    tile_store, reused = None, 0
-    if store is not None:
-        # The store is filled before the outputs are opened, so that a run stopped while
-        # computing tiles leaves no partial output file behind.
-        tile_store = TileStore.open(store.folder, store.identity, store.restart)
-        reused = fill_store(
+    with _outputs(grid, classes, class_map, probabilities, scheduling, nodata) as (
+        class_output,
+        sinks,
+    ):
+        stats = run_tiles(
             layout,
-            work,
-            tile_store,
-            scheduling.batch_size,
-            scheduling.workers,
-            executor,
-            scheduling.progress,
-            work.imagery.path.name,
+            work.read,
+            work.model(),
+            sinks,
+            batch_size=scheduling.batch_size,
+            workers=scheduling.workers,
+            progress=scheduling.progress,
+            description=work.imagery.path.name,
+            stripe_width=scheduling.stripe_width,
         )
+    return _result(grid, class_output, probabilities, stats, time.perf_counter() - started)
+
+
+def map_imagery_files(
+    jobs: Sequence[ImageryJob],
+    classes: Sequence[ClassInfo],
+    scheduling: Scheduling,
+    nodata: int = 0,
+    executor: Executor | None = None,
+    description: str = "tiles",
+) -> Iterator[MapResult]:
+    """Map several imagery files through one model, in batches that run on from one file
+    into the next, so that files of fewer tiles than a batch still fill it.
+
+    Every file's tiles go to its own tile store (computed by ``executor`` or by threads);
+    as soon as a file's tiles are all stored, its maps are written from the store, on its
+    own grid, and its store deleted unless it is to be kept. A tile's output is that of the
+    file mapped alone (its seed comes from its position in its file).
+
+    Yields:
+        Each file's result, in the order of ``jobs``, once its maps are written. Its
+        ``seconds`` are those from the previous file's result (or the start) to its own.
+    """
+    from geoppp.geo.engine import Source, fill_stores, write_stored
+
+    layouts = [TileLayout(job.grid, scheduling.tile_size, scheduling.halo) for job in jobs]
+    # Every store is opened (a store of a different run refused) before any tile is
+    # computed, and outputs are opened only once their file's tiles are all stored, so a run
+    # stopped while computing tiles leaves no partial output file behind.
+    stores = [
+        TileStore.open(job.store.folder, job.store.identity, job.store.restart) for job in jobs
+    ]
+    sources = [
+        Source(layout, job.work, store)
+        for layout, job, store in zip(layouts, jobs, stores, strict=True)
+    ]
+    started = time.perf_counter()
+    filled = fill_stores(
+        sources,
+        scheduling.batch_size,
+        scheduling.workers,
+        executor,
+        scheduling.progress,
+        description if len(jobs) > 1 else jobs[0].work.imagery.path.name,
+    )
+    for number, reused in filled:
+        job = jobs[number]
+        with _outputs(job.grid, classes, job.class_map, job.probabilities, scheduling, nodata) as (
+            class_output,
+            sinks,
+        ):
+            stats = write_stored(
+                layouts[number],
+                stores[number],
+                sinks,
+                progress=scheduling.progress,
+                description=job.work.imagery.path.name,
+                stripe_width=scheduling.stripe_width,
+            )
+        stats.add(tiles_reused=reused)
+        if not job.store.keep:
+            stores[number].remove()
+        seconds = time.perf_counter() - started
+        yield _result(job.grid, class_output, job.probabilities, stats, seconds)
+        started = time.perf_counter()
+
+
+@contextmanager
+def _outputs(
+    grid: Grid,
+    classes: Sequence[ClassInfo],
+    class_map: OutputOptions,
+    probabilities: OutputOptions | None,
+    scheduling: Scheduling,
+    nodata: int,
+) -> Iterator[tuple[ClassMapOutput, list[ClassMapOutput | ValueOutput]]]:
+    """A file's class map and, if asked, its probabilities, open for writing: the class
+    map's output and every sink."""
     with ExitStack() as stack:
         class_output = stack.enter_context(
             ClassMapOutput(class_map, grid, list(classes), nodata, scheduling.tile_size)
@@ -180,39 +275,26 @@ def map_imagery(
                     )
                 )
             )
-        if tile_store is None:
-            stats = run_tiles(
-                layout,
-                work.read,
-                work.model(),
-                sinks,
-                batch_size=scheduling.batch_size,
-                workers=scheduling.workers,
-                progress=scheduling.progress,
-                description=work.imagery.path.name,
-                stripe_width=scheduling.stripe_width,
-            )
-        else:
-            stats = write_stored(
-                layout,
-                tile_store,
-                sinks,
-                progress=scheduling.progress,
-                description=work.imagery.path.name,
-                stripe_width=scheduling.stripe_width,
-            )
-            stats.add(tiles_reused=reused)
-    if tile_store is not None and store is not None and not store.keep:
-        tile_store.remove()
-    seconds = time.perf_counter() - started
+        yield class_output, sinks
+
+
+def _result(
+    grid: Grid,
+    class_output: ClassMapOutput,
+    probabilities: OutputOptions | None,
+    stats: RunStats,
+    seconds: float,
+) -> MapResult:
+    transform = grid.transform
     return MapResult(
-        class_map=class_map.path,
-        probabilities=probabilities.path if probabilities else None,
+        class_map=class_output.options.path,
+        probabilities=None if probabilities is None else probabilities.path,
         stats=stats,
         class_pixels={
-            info.name: int(count) for info, count in zip(classes, class_output.counts, strict=True)
+            info.name: int(count)
+            for info, count in zip(class_output.classes, class_output.counts, strict=True)
         },
-        pixel_area=abs(grid.transform.a * grid.transform.e - grid.transform.b * grid.transform.d),
+        pixel_area=abs(transform.a * transform.e - transform.b * transform.d),
         seconds=seconds,
         megapixels=grid.width * grid.height / 1e6,
     )

@@ -1,8 +1,10 @@
-"""Mapping steps: check every input and output first, then map each imagery file."""
+"""Mapping steps: check every input and output first, then map the imagery files (in batches
+that span files for the steps whose model is worth a full batch)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,12 +30,14 @@ from geoppp.geo.raster import grid_of, require_bands, require_overlap
 from geoppp.geo.tilestore import file_identity, file_sha256
 from geoppp.landcover.mapping import (
     Imagery,
+    ImageryJob,
     MappingWork,
     MapResult,
     Scheduling,
     StorePlan,
     colour_vote_model,
     map_imagery,
+    map_imagery_files,
     weak_argmax_model,
     weak_colour_model,
 )
@@ -190,6 +194,89 @@ def prepare(
     return runs
 
 
+@dataclass(frozen=True)
+class PreparedMapping:
+    """One mapping step over every imagery file of the region, checked and ready to run."""
+
+    step: MappingStep
+    runs: list[PreparedRun]
+
+
+def shares_batches(step: MappingStep, execution: ExecutionConfig, files: int) -> bool:
+    """Whether a step maps its ``files`` imagery files in batches that span files: a step
+    whose model is worth a full batch (plug_and_play, segmentation), over several files,
+    through tile stores (so not with ``tile_store: off``). Cheap models map file by file."""
+    return (
+        isinstance(step, PlugAndPlayStep | SegmentationStep)
+        and files > 1
+        and execution.tile_store != "off"
+    )
+
+
+def run_mapping_step(
+    prepared: PreparedMapping,
+    region: RegionConfig,
+    execution: ExecutionConfig,
+    log: Callable[[str], None],
+    cluster: Cluster | None = None,
+    restart: bool = False,
+) -> list[MapResult]:
+    """Map every imagery file of the region with one step: in batches that span files when
+    the step :func:`shares_batches` (files of one pixel size together, as the model is made
+    for it), else file by file."""
+    runs = prepared.runs
+    if not shares_batches(prepared.step, execution, len(runs)):
+        return [run_mapping(run, region, execution, log, cluster, restart) for run in runs]
+    results = []
+    for _, group in itertools.groupby(runs, key=lambda run: abs(run.grid.transform.a)):
+        results.extend(map_together(list(group), region, execution, log, cluster, restart))
+    return results
+
+
+def map_together(
+    runs: list[PreparedRun],
+    region: RegionConfig,
+    execution: ExecutionConfig,
+    log: Callable[[str], None],
+    cluster: Cluster | None = None,
+    restart: bool = False,
+) -> list[MapResult]:
+    """Map the imagery files of ``runs`` (one step, one pixel size) in batches that run on
+    from one file into the next, each file written, scored and drawn as soon as its tiles
+    are done."""
+    step = runs[0].step
+    files = [run.imagery.path for run in runs]
+    log(
+        f"step {step.name}: {len(runs)} imagery files in batches of {execution.batch_size} "
+        "tiles that span files"
+    )
+    # One model for every file (in-process; a cluster's workers build theirs once each).
+    model = step_model(runs[0], execution.progress) if cluster is None else None
+    jobs = []
+    for run in runs:
+        store = store_plan(run, region, execution, restart, files)
+        assert store is not None  # shares_batches asks for a tile store
+        work = mapping_work(run, region, cluster, model)
+        jobs.append(
+            ImageryJob(work, run.grid, run.outputs.class_map, run.outputs.probabilities, store)
+        )
+    log(f"  tile stores {jobs[0].store.folder.parent}/<class map>.tiles")
+    mapped = map_imagery_files(
+        jobs,
+        classes_of(region.classes),
+        scheduling(step, execution),
+        nodata=region.classes.nodata,
+        executor=cluster.executor if cluster is not None else None,
+        description=step.name,
+    )
+    results = []
+    for run, result in zip(runs, mapped, strict=True):
+        log(f"step {step.name}: {run.imagery.path.name} → {run.outputs.class_map.path}")
+        finish(run, region, result, log)
+        results.append(result)
+    return results
+
+
 def run_mapping(
     run: PreparedRun,
     region: RegionConfig,
@@ -207,38 +294,56 @@ def run_mapping(
     store = store_plan(run, region, execution, restart)
     if store is not None:
         log(f"  tile store {store.folder}")
-    if cluster is None:
-        work = MappingWork(
-            run.imagery,
-            lambda: run.weak_labels,
-            step_model(run, execution.progress),
-            needs_image(run.step),
-        )
-    else:
-        work = MappingWork(
-            run.imagery,
-            WeakLabelsRecipe(region, run.grid, run.imagery.path),
-            step_recipe(run),
-            needs_image(run.step),
-        )
+    model = step_model(run, execution.progress) if cluster is None else None
     result = map_imagery(
-        work,
+        mapping_work(run, region, cluster, model),
         run.grid,
         classes_of(region.classes),
         run.outputs.class_map,
         run.outputs.probabilities,
-        Scheduling(
-            run.step.tile_size,
-            run.step.halo,
-            execution.batch_size,
-            execution.workers,
-            execution.progress,
-            execution.stripe_width,
-        ),
+        scheduling(run.step, execution),
         nodata=region.classes.nodata,
         store=store,
         executor=cluster.executor if cluster is not None else None,
     )
+    finish(run, region, result, log)
+    return result
+
+
+def mapping_work(
+    run: PreparedRun,
+    region: RegionConfig,
+    cluster: Cluster | None,
+    model: Callable[[], BatchModel] | None,
+) -> MappingWork:
+    """How a run's tiles are read and computed: with ``model`` in this process, or on a
+    ``cluster`` by recipes (file paths and settings) that its workers build once each."""
+    if cluster is None:
+        assert model is not None
+        return MappingWork(run.imagery, lambda: run.weak_labels, model, needs_image(run.step))
+    return MappingWork(
+        run.imagery,
+        WeakLabelsRecipe(region, run.grid, run.imagery.path),
+        step_recipe(run),
+        needs_image(run.step),
+    )
+
+
+def scheduling(step: MappingStep, execution: ExecutionConfig) -> Scheduling:
+    return Scheduling(
+        step.tile_size,
+        step.halo,
+        execution.batch_size,
+        execution.workers,
+        execution.progress,
+        execution.stripe_width,
+    )
+
+
+def finish(
+    run: PreparedRun, region: RegionConfig, result: MapResult, log: Callable[[str], None]
+) -> None:
+    """Log a file's result, then score it and draw its quicklook if asked."""
     log(format_result(result))
     if run.outputs.report is not None:
         scores = score_map(region, run.imagery.path, result.class_map)
@@ -254,7 +359,6 @@ def run_mapping(
     if run.outputs.quicklook is not None:
         write_quicklook(run.outputs.quicklook.path, region, run.imagery.path, result)
         log(f"  quicklook {run.outputs.quicklook.path}")
-    return result
 
 
 def needs_image(step: MappingStep) -> bool:
@@ -376,13 +480,21 @@ class WeakLabelsRecipe:
 
 
 def store_plan(
-    run: PreparedRun, region: RegionConfig, execution: ExecutionConfig, restart: bool
+    run: PreparedRun,
+    region: RegionConfig,
+    execution: ExecutionConfig,
+    restart: bool,
+    batched_with: Sequence[Path] = (),
 ) -> StorePlan | None:
     """Where the run's tile store goes and the identity it is keyed by; ``None`` when the
-    run is not recorded (``tile_store: off``, or ``auto`` for a cheap model in-process)."""
+    run is not recorded (``tile_store: off``, or ``auto`` for a cheap model in-process).
+
+    ``batched_with``: the imagery files whose tiles share batches with this run's (itself
+    included), when they do; their stores are how batches span files.
+    """
     wanted = execution.tile_store == "on" or (
         execution.tile_store == "auto"
-        and (execution.on_cluster or isinstance(run.step, PlugAndPlayStep))
+        and (execution.on_cluster or isinstance(run.step, PlugAndPlayStep) or bool(batched_with))
     )
     if not wanted:
         return None
@@ -390,17 +502,22 @@ def store_plan(
     folder = execution.tile_store_folder or class_map.parent
     return StorePlan(
         folder / f"{class_map.name}.tiles",
-        run_identity(run, region, execution),
+        run_identity(run, region, execution, batched_with),
         restart=restart,
         keep=execution.keep_tile_store,
     )
 
 
 def run_identity(
-    run: PreparedRun, region: RegionConfig, execution: ExecutionConfig
+    run: PreparedRun,
+    region: RegionConfig,
+    execution: ExecutionConfig,
+    batched_with: Sequence[Path] = (),
 ) -> dict[str, Any]:
     """What a tile store's tiles depend on: the step's settings (not its outputs), its
-    model files' contents, the region and its input files, the tiling and batching."""
+    model files' contents, the region and its input files, the tiling and batching (with
+    batches that span files, which files share them: a float sum of a batch may change in
+    its last bit with its other tiles)."""
     step = run.step
     models: dict[str, str] = {}
     if isinstance(step, PlugAndPlayStep):
@@ -415,15 +532,18 @@ def run_identity(
     inputs = [file_identity(run.imagery.path)] + [
         file_identity(path) for path in _region_files(region, run.imagery.path)
     ]
+    tiling: dict[str, Any] = {
+        "grid": [grid.width, grid.height, list(grid.transform)[:6], str(grid.crs)],
+        "batch_size": execution.batch_size,
+    }
+    if batched_with:
+        tiling["batched_with"] = [str(path.resolve()) for path in batched_with]
     return {
         "step": step.model_dump(mode="json", exclude={"name", "outputs"}),
         "models": models,
         "region": region.model_dump(mode="json"),
         "inputs": inputs,
-        "tiling": {
-            "grid": [grid.width, grid.height, list(grid.transform)[:6], str(grid.crs)],
-            "batch_size": execution.batch_size,
-        },
+        "tiling": tiling,
     }
 
 

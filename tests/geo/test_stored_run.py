@@ -1,9 +1,11 @@
 """The engine's tile-store path: the same blocks as a direct run, every tile computed once,
-and a run stopped in the middle continued without recomputing what was stored."""
+a run stopped in the middle continued without recomputing what was stored, and batches that
+run on across several rasters giving each raster the tiles it gets alone."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -11,7 +13,15 @@ import numpy as np
 import pytest
 import rasterio
 
-from geoppp.geo.engine import predict_batch, run_stored_tiles, run_tiles
+from geoppp.geo.engine import (
+    Source,
+    TileInputs,
+    fill_store,
+    fill_stores,
+    predict_batch,
+    run_stored_tiles,
+    run_tiles,
+)
 from geoppp.geo.grid import Tile, TileLayout
 from geoppp.geo.output import OutputOptions, ValueOutput
 from geoppp.geo.raster import grid_of
@@ -116,3 +126,112 @@ def test_a_stopped_run_continues_from_its_store(tmp_path: Path, image: Path) -> 
     )
     assert (tmp_path / "b.tif").read_bytes() == (tmp_path / "c.tif").read_bytes()
     np.testing.assert_array_equal(continued, whole)
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """A :class:`~geoppp.geo.engine.SourceWork` over one image, all sources sharing a model."""
+
+    reader: ImageReader
+    shared: IdentityModel
+
+    @property
+    def model(self) -> Callable[[], IdentityModel]:
+        return lambda: self.shared
+
+    def read(self, tiles: Sequence[Tile]) -> list[TileInputs]:
+        return self.reader(tiles)
+
+
+def small_images(folder: Path) -> list[Path]:
+    """Three images of 8 or 9 tiles of 16 + 4 pixels; two tiles of the second all nodata."""
+    shapes = [(40, 40), (20, 50), (40, 40)]
+    paths = []
+    for number, (height, width) in enumerate(shapes):
+        array = random_image(height, width, bands=2, seed=number)
+        if number == 1:
+            array[:, :, :24] = 0
+        paths.append(write_raster(folder / f"small-{number}.tif", array, nodata=0))
+    return paths
+
+
+def stored(store: TileStore, layout: TileLayout) -> list[TileOutput | None]:
+    return [store.load(tile.index) for tile in layout]
+
+
+def assert_same_tiles(a: list[TileOutput | None], b: list[TileOutput | None]) -> None:
+    assert [x is None for x in a] == [y is None for y in b]
+    for x, y in zip(a, b, strict=True):
+        if x is not None and y is not None:
+            np.testing.assert_array_equal(x.values, y.values)
+            np.testing.assert_array_equal(x.answered, y.answered)
+
+
+def test_batches_span_rasters_and_each_raster_gets_its_own_tiles(tmp_path: Path) -> None:
+    images = small_images(tmp_path)
+    layouts = [TileLayout(grid_of(path), 16, 4) for path in images]
+    assert [len(layout) for layout in layouts] == [9, 8, 9]
+    model = IdentityModel()
+    sources = [
+        Source(
+            layout,
+            ImageSource(ImageReader(path, (1, 2)), model),
+            TileStore.open(tmp_path / f"{path.stem}.tiles", {}),
+        )
+        for path, layout in zip(images, layouts, strict=True)
+    ]
+
+    done = list(fill_stores(sources, batch_size=5, workers=1, progress=False))
+
+    assert done == [(0, 0), (1, 0), (2, 0)]
+    # 26 tiles in batches of 5 that run on across rasters, less the two nodata tiles.
+    assert [shape[0] for shape in model.shapes_seen] == [5, 4, 4, 5, 5, 1]
+    for path, layout, source in zip(images, layouts, sources, strict=True):
+        alone = TileStore.open(tmp_path / f"{path.stem}-alone.tiles", {})
+        fill_store(layout, CountingWork(path), alone, batch_size=5, workers=1, progress=False)
+        assert_same_tiles(stored(source.store, layout), stored(alone, layout))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rasters_are_yielded_in_order_once_their_tiles_are_stored(
+    tmp_path: Path, workers: int
+) -> None:
+    images = small_images(tmp_path)
+    sources = [
+        Source(
+            TileLayout(grid_of(path), 16, 4),
+            ImageSource(ImageReader(path, (1, 2)), IdentityModel()),
+            TileStore.open(tmp_path / f"{path.stem}.tiles", {}),
+        )
+        for path in images
+    ]
+    for number, _ in fill_stores(sources, batch_size=4, workers=workers, progress=False):
+        source = sources[number]
+        assert all(source.store.has(tile.index) for tile in source.layout)
+        source.store.remove()  # as a caller does once it has written the raster
+    assert not any(source.store.folder.exists() for source in sources)
+
+
+def test_a_stopped_run_across_rasters_recomputes_only_batches_with_missing_tiles(
+    tmp_path: Path,
+) -> None:
+    images = small_images(tmp_path)
+
+    def sources(model: IdentityModel) -> list[Source]:
+        return [
+            Source(
+                TileLayout(grid_of(path), 16, 4),
+                ImageSource(ImageReader(path, (1, 2)), model),
+                TileStore.open(tmp_path / f"{path.stem}.tiles", {}),
+            )
+            for path in images
+        ]
+
+    first = sources(IdentityModel())
+    filling = fill_stores(first, batch_size=5, workers=1, progress=False)
+    assert next(filling) == (0, 0)  # batches 1 and 2 ran: raster 0 and 1 tile of raster 1
+    filling.close()
+    again = IdentityModel()
+    done = list(fill_stores(sources(again), batch_size=5, workers=1, progress=False))
+    assert done == [(0, 9), (1, 1), (2, 0)]
+    assert [shape[0] for shape in again.shapes_seen] == [4, 5, 5, 1]
